@@ -98,6 +98,8 @@ task<R> awaitable_as_task(Awaitable a) {
     co_return co_await std::move(a);
 }
 
+struct cancel_scope_access;
+
 } // namespace detail
 
 /// A Trio-style cancel scope: cancel the work inside it, from inside or outside,
@@ -159,9 +161,10 @@ public:
     using result_type = optional_result_t<value_type>;
 
     explicit cancel_scope_awaitable(F fn) : fn_(std::move(fn)) {}
-    // Movable only before it is awaited (a fresh scope is made).
+    // Movable only before await_suspend (a fresh scope is made). g++ moves the
+    // result of await_transform into the frame, so the bound chain moves along.
     cancel_scope_awaitable(cancel_scope_awaitable&& o) noexcept(std::is_nothrow_move_constructible_v<F>)
-        : fn_(std::move(o.fn_)) {}
+        : fn_(std::move(o.fn_)), ctx_(o.ctx_) {}
 
     void bind_context(task_ctx& c) noexcept { ctx_ = &c; }
     bool await_ready() const noexcept { return false; }
@@ -227,8 +230,9 @@ class [[nodiscard]] with_cancellation_awaitable {
 public:
     with_cancellation_awaitable(cancellation_token token, task<T> body)
         : token_(std::move(token)), body_(std::move(body)) {}
+    // Movable only before await_suspend; the bound chain moves along (see above).
     with_cancellation_awaitable(with_cancellation_awaitable&& o) noexcept
-        : token_(std::move(o.token_)), body_(std::move(o.body_)) {}
+        : token_(std::move(o.token_)), body_(std::move(o.body_)), ctx_(o.ctx_) {}
 
     void bind_context(task_ctx& c) noexcept { ctx_ = &c; }
     bool await_ready() const noexcept { return false; }

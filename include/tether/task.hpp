@@ -27,6 +27,8 @@ namespace detail {
 /// Awaitables that need the awaiting chain (for cancellation checks, the
 /// scheduler, …) expose `bind_context`; every tether coroutine passes its chain
 /// through `await_transform` before awaiting. Other awaitables pass unchanged.
+/// Note: g++ may move the awaitable after await_transform (into the frame), so a
+/// user-written move constructor of such an awaitable must carry the bound chain.
 template <class A>
 concept context_bindable = requires(A& a, task_ctx& c) { a.bind_context(c); };
 
@@ -284,7 +286,8 @@ public:
     }
 
     void start() {
-        asio::post(sched_.executor(), [this] { sched_.resume_from_handler(h_.promise().own_ctx_.start_); });
+        // Queued behind tasks that are already ready (FIFO across roots).
+        asio::post(sched_.executor(), [this] { sched_.schedule(h_.promise().own_ctx_.start_); });
     }
 
 private:
