@@ -121,7 +121,8 @@ TEST_CASE("C-03 a cancelled sleep leaves no deadline behind", "[cancel_scope][C-
     });
 }
 
-TEST_CASE("C-04 a scope cancelled before its first cancellation point absorbs it", "[cancel_scope][C-04]") {
+TEST_CASE("C-04 a scope cancelled before its first cancellation point absorbs it",
+          "[cancel_scope][C-04]") {
     run_test([&]() -> task<void> {
         bool reached = false;
         auto r = co_await with_cancel_scope([&](cancel_scope& s) -> task<void> {
@@ -149,7 +150,8 @@ TEST_CASE("a deadline cancels the scope at exactly that virtual time", "[cancel_
     CHECK(elapsed == 5s);
 }
 
-TEST_CASE("a deadline can be moved later and earlier while the scope is active", "[cancel_scope][deadline]") {
+TEST_CASE("a deadline can be moved later and earlier while the scope is active",
+          "[cancel_scope][deadline]") {
     SECTION("later") {
         auto elapsed = run_test([&]() -> task<tether::clock::duration> {
             const auto t0 = co_await tether::this_task::now();
@@ -288,7 +290,8 @@ TEST_CASE("an exception other than cancellation passes through the scope", "[can
 
 TEST_CASE("a scope awaitable converts to a task", "[cancel_scope]") {
     auto v = run_test([&]() -> task<int> {
-        task<std::optional<int>> t = with_cancel_scope([](cancel_scope&) -> task<int> { co_return 3; });
+        task<std::optional<int>> t =
+            with_cancel_scope([](cancel_scope&) -> task<int> { co_return 3; });
         auto r = co_await std::move(t);
         co_return r.value_or(-1);
     });

@@ -28,7 +28,8 @@ static_assert(std::is_copy_constructible_v<cancellation_token>);
 static_assert(!std::is_copy_constructible_v<cancellation_callback<void (*)()>>);
 static_assert(!std::is_move_constructible_v<cancellation_callback<void (*)()>>);
 
-TEST_CASE("CT-01 cancel is one-shot and callbacks run exactly once, synchronously", "[cancellation]") {
+TEST_CASE("CT-01 cancel is one-shot and callbacks run exactly once, synchronously",
+          "[cancellation]") {
     cancellation_source src;
     auto tok = src.token();
     const auto me = std::this_thread::get_id();
@@ -62,9 +63,8 @@ TEST_CASE("CT-01 the cancel reason is carried by the resulting cancelled_error",
     std::string reason;
     tether_test::run_test([&]() -> task<void> {
         try {
-            co_await tether::with_cancellation(src.token(), []() -> task<void> {
-                co_await tether::sleep_for(1h);
-            }());
+            co_await tether::with_cancellation(
+                src.token(), []() -> task<void> { co_await tether::sleep_for(1h); }());
         } catch (const tether::cancelled_error& e) {
             reason = e.reason();
         }
@@ -72,7 +72,8 @@ TEST_CASE("CT-01 the cancel reason is carried by the resulting cancelled_error",
     CHECK(reason == "test");
 }
 
-TEST_CASE("CT-02 registering after cancellation runs the callback immediately, once", "[cancellation]") {
+TEST_CASE("CT-02 registering after cancellation runs the callback immediately, once",
+          "[cancellation]") {
     cancellation_source src;
     src.request_cancel();
     int runs = 0;
@@ -85,11 +86,13 @@ TEST_CASE("CT-02 registering after cancellation runs the callback immediately, o
     CHECK(runs == 1);
 }
 
-TEST_CASE("CT-03 a destroyed registration never runs; destroying after the run is a no-op", "[cancellation]") {
+TEST_CASE("CT-03 a destroyed registration never runs; destroying after the run is a no-op",
+          "[cancellation]") {
     cancellation_source src;
     int a = 0;
     int b = 0;
-    auto ca = std::make_unique<cancellation_callback<std::function<void()>>>(src.token(), [&] { ++a; });
+    auto ca =
+        std::make_unique<cancellation_callback<std::function<void()>>>(src.token(), [&] { ++a; });
     cancellation_callback cb(src.token(), [&]() noexcept { ++b; });
     ca.reset();
     src.request_cancel();
@@ -98,7 +101,8 @@ TEST_CASE("CT-03 a destroyed registration never runs; destroying after the run i
 
     cancellation_source src2;
     int c = 0;
-    auto cc = std::make_unique<cancellation_callback<std::function<void()>>>(src2.token(), [&] { ++c; });
+    auto cc =
+        std::make_unique<cancellation_callback<std::function<void()>>>(src2.token(), [&] { ++c; });
     src2.request_cancel();
     CHECK(c == 1);
     cc.reset(); // harmless after the invocation
@@ -126,8 +130,8 @@ TEST_CASE("CT-04 exactly once under racing requests and registrations", "[cancel
         // runs[i] counts invocations of registration i; kept[i] says whether it
         // was still registered (not destroyed) when its thread finished.
         std::vector<std::atomic<int>> runs(registrars * per_registrar);
-        std::vector<std::unique_ptr<cancellation_callback<std::function<void()>>>> keep(registrars *
-                                                                                        per_registrar);
+        std::vector<std::unique_ptr<cancellation_callback<std::function<void()>>>> keep(
+            registrars * per_registrar);
         std::vector<std::thread> threads;
         for (int r = 0; r < requesters; ++r)
             threads.emplace_back([&] {
@@ -162,7 +166,8 @@ TEST_CASE("CT-04 exactly once under racing requests and registrations", "[cancel
     }
 }
 
-TEST_CASE("CT-05a deregistering on another thread waits for the running callback", "[cancellation][threads]") {
+TEST_CASE("CT-05a deregistering on another thread waits for the running callback",
+          "[cancellation][threads]") {
     cancellation_source src;
     std::atomic<bool> entered{false};
     std::atomic<bool> release{false};
@@ -215,7 +220,8 @@ TEST_CASE("CT-06 a throwing callback terminates the program", "[cancellation][de
     CHECK(WTERMSIG(status) == SIGABRT);
 }
 
-TEST_CASE("CT-07 a foreign thread's cancel resumes the waiter on its own thread", "[cancellation][threads]") {
+TEST_CASE("CT-07 a foreign thread's cancel resumes the waiter on its own thread",
+          "[cancellation][threads]") {
     asio::io_context io;
     cancellation_source src;
     std::atomic<bool> waiting{false};

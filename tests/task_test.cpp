@@ -25,9 +25,15 @@ static_assert(std::is_nothrow_move_assignable_v<task<void>>);
 
 namespace {
 
-task<int> answer() { co_return 42; }
-task<void> nothing() { co_return; }
-task<std::unique_ptr<int>> boxed(int v) { co_return std::make_unique<int>(v); }
+task<int> answer() {
+    co_return 42;
+}
+task<void> nothing() {
+    co_return;
+}
+task<std::unique_ptr<int>> boxed(int v) {
+    co_return std::make_unique<int>(v);
+}
 
 struct marked_error : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -43,7 +49,9 @@ task<int> throws_marked(const void** where) {
     co_return 0;
 }
 
-task<int> plus_one(int x) { co_return x + 1; }
+task<int> plus_one(int x) {
+    co_return x + 1;
+}
 
 } // namespace
 
@@ -225,11 +233,12 @@ TEST_CASE("emitting on spawn's cancellation slot cancels the task", "[task][spaw
     asio::cancellation_signal signal;
     std::exception_ptr got;
     bool done = false;
-    tether::spawn(io, []() -> task<void> { co_await tether::sleep_for(1h); }(),
-                  asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) {
-                      got = e;
-                      done = true;
-                  }));
+    tether::spawn(
+        io, []() -> task<void> { co_await tether::sleep_for(1h); }(),
+        asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) {
+            got = e;
+            done = true;
+        }));
     io.poll(); // the task starts and sleeps
     REQUIRE_FALSE(done);
     signal.emit(asio::cancellation_type::terminal);
@@ -277,23 +286,27 @@ TEST_CASE("use_task turns an error code into std::system_error", "[task][use_tas
     asio::io_context io;
     loopback_pair p(io);
     p.client.close();
-    CHECK_THROWS_AS(tether::run(io, [&]() -> task<void> {
-                        char buf[16];
-                        (void)co_await p.server.async_read_some(asio::buffer(buf), tether::use_task);
-                    }()),
+    CHECK_THROWS_AS(tether::run(io,
+                                [&]() -> task<void> {
+                                    char buf[16];
+                                    (void)co_await p.server.async_read_some(asio::buffer(buf),
+                                                                            tether::use_task);
+                                }()),
                     std::system_error);
 }
 
-TEST_CASE("cancellation reaches a pending socket read on loopback", "[task][use_task][cancellation]") {
+TEST_CASE("cancellation reaches a pending socket read on loopback",
+          "[task][use_task][cancellation]") {
     asio::io_context io;
     tether::testing::virtual_clock clock(io);
     loopback_pair p(io);
     auto r = tether::run(io, [&]() -> task<std::optional<std::size_t>> {
-        co_return co_await tether::with_cancel_scope([&](tether::cancel_scope& s) -> task<std::size_t> {
-            s.reschedule(30s);
-            char buf[16];
-            co_return co_await p.server.async_read_some(asio::buffer(buf), tether::use_task);
-        });
+        co_return co_await tether::with_cancel_scope(
+            [&](tether::cancel_scope& s) -> task<std::size_t> {
+                s.reschedule(30s);
+                char buf[16];
+                co_return co_await p.server.async_read_some(asio::buffer(buf), tether::use_task);
+            });
     }());
     CHECK_FALSE(r.has_value());
     CHECK(clock.elapsed() == 30s);
@@ -304,7 +317,8 @@ TEST_CASE("cancellation reaches a pending socket read on loopback", "[task][use_
     CHECK(c == 'x');
 }
 
-TEST_CASE("a use_task operation is not started in an already cancelled scope", "[task][use_task][cancellation]") {
+TEST_CASE("a use_task operation is not started in an already cancelled scope",
+          "[task][use_task][cancellation]") {
     asio::io_context io;
     loopback_pair p(io);
     asio::write(p.client, asio::buffer(std::string("data")));

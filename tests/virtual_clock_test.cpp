@@ -57,10 +57,13 @@ TEST_CASE("advance moves time by hand when autojump is off", "[virtual_clock]") 
     tether::testing::virtual_clock clock(io);
     clock.set_autojump(false);
     bool woke = false;
-    tether::spawn(io, [&]() -> task<void> {
-        co_await tether::sleep_for(5s);
-        woke = true;
-    }(), [](std::exception_ptr e) { CHECK_FALSE(e); });
+    tether::spawn(
+        io,
+        [&]() -> task<void> {
+            co_await tether::sleep_for(5s);
+            woke = true;
+        }(),
+        [](std::exception_ptr e) { CHECK_FALSE(e); });
     io.poll();
     CHECK_FALSE(woke);
     clock.advance(4s);
@@ -88,11 +91,12 @@ TEST_CASE("with a threshold, real I/O completes before time jumps", "[virtual_cl
     acceptor.accept(server);
     std::thread writer([&] { asio::write(client, asio::buffer(std::string("ok"))); });
     auto r = tether::run(io, [&]() -> task<std::optional<std::size_t>> {
-        co_return co_await tether::with_cancel_scope([&](tether::cancel_scope& s) -> task<std::size_t> {
-            s.reschedule(1s); // virtual: would fire at once without the threshold
-            char buf[8];
-            co_return co_await server.async_read_some(asio::buffer(buf), tether::use_task);
-        });
+        co_return co_await tether::with_cancel_scope(
+            [&](tether::cancel_scope& s) -> task<std::size_t> {
+                s.reschedule(1s); // virtual: would fire at once without the threshold
+                char buf[8];
+                co_return co_await server.async_read_some(asio::buffer(buf), tether::use_task);
+            });
     }());
     writer.join();
     REQUIRE(r.has_value());

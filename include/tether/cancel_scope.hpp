@@ -121,23 +121,35 @@ public:
 
     /// Cancel the scope. Idempotent. Cancelling before entry is allowed: the
     /// first cancellation point inside then throws.
-    void cancel() noexcept { state_.cancel(); }
+    void cancel() noexcept {
+        state_.cancel();
+    }
     /// True once cancel() was called or the deadline passed.
-    bool cancel_called() const noexcept { return state_.cancel_called_; }
+    bool cancel_called() const noexcept {
+        return state_.cancel_called_;
+    }
     /// True if the scope ended by absorbing its own cancellation.
-    bool cancelled_caught() const noexcept { return caught_; }
+    bool cancelled_caught() const noexcept {
+        return caught_;
+    }
     /// The deadline, or `clock::time_point::max()` when none.
-    clock::time_point deadline() const noexcept { return state_.deadline_when_; }
+    clock::time_point deadline() const noexcept {
+        return state_.deadline_when_;
+    }
     /// Move the deadline (earlier or later, also while the scope is active). A
     /// deadline already past cancels the scope at once.
-    void set_deadline(clock::time_point tp) { state_.set_deadline(tp); }
+    void set_deadline(clock::time_point tp) {
+        state_.set_deadline(tp);
+    }
     /// Set the deadline to `d` from now (tether's clock; virtual under tests).
     void reschedule(clock::duration d) {
         const clock::time_point now = state_.sched_ ? state_.sched_->now() : clock::now();
         state_.set_deadline(detail::deadline_after(now, d));
     }
     /// True if the deadline passed (rather than a cancel() call) cancelled the scope.
-    bool deadline_expired() const noexcept { return state_.deadline_expired_; }
+    bool deadline_expired() const noexcept {
+        return state_.deadline_expired_;
+    }
 
 private:
     friend struct detail::cancel_scope_access;
@@ -149,8 +161,12 @@ private:
 namespace detail {
 
 struct cancel_scope_access {
-    static scope_state& state(cancel_scope& s) noexcept { return s.state_; }
-    static void set_caught(cancel_scope& s, bool v) noexcept { s.caught_ = v; }
+    static scope_state& state(cancel_scope& s) noexcept {
+        return s.state_;
+    }
+    static void set_caught(cancel_scope& s, bool v) noexcept {
+        s.caught_ = v;
+    }
 };
 
 template <class F>
@@ -163,11 +179,16 @@ public:
     explicit cancel_scope_awaitable(F fn) : fn_(std::move(fn)) {}
     // Movable only before await_suspend (a fresh scope is made). g++ moves the
     // result of await_transform into the frame, so the bound chain moves along.
-    cancel_scope_awaitable(cancel_scope_awaitable&& o) noexcept(std::is_nothrow_move_constructible_v<F>)
+    cancel_scope_awaitable(cancel_scope_awaitable&& o) noexcept(
+        std::is_nothrow_move_constructible_v<F>)
         : fn_(std::move(o.fn_)), ctx_(o.ctx_) {}
 
-    void bind_context(task_ctx& c) noexcept { ctx_ = &c; }
-    bool await_ready() const noexcept { return false; }
+    void bind_context(task_ctx& c) noexcept {
+        ctx_ = &c;
+    }
+    bool await_ready() const noexcept {
+        return false;
+    }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) {
         body_ = std::invoke(fn_, scope_);
@@ -211,10 +232,10 @@ private:
 /// });
 /// @endcode
 template <class F>
-    requires std::invocable<F&, cancel_scope&>
-detail::cancel_scope_awaitable<F> with_cancel_scope(F body) {
-    return detail::cancel_scope_awaitable<F>(std::move(body));
-}
+    requires std::invocable<F&, cancel_scope&> detail::cancel_scope_awaitable<F>
+    with_cancel_scope(F body) {
+        return detail::cancel_scope_awaitable<F>(std::move(body));
+    }
 
 namespace detail {
 
@@ -234,8 +255,12 @@ public:
     with_cancellation_awaitable(with_cancellation_awaitable&& o) noexcept
         : token_(std::move(o.token_)), body_(std::move(o.body_)), ctx_(o.ctx_) {}
 
-    void bind_context(task_ctx& c) noexcept { ctx_ = &c; }
-    bool await_ready() const noexcept { return false; }
+    void bind_context(task_ctx& c) noexcept {
+        ctx_ = &c;
+    }
+    bool await_ready() const noexcept {
+        return false;
+    }
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) {
@@ -258,7 +283,9 @@ public:
         return scoped_body<T>::take(body_);
     }
 
-    operator task<T>() && { return awaitable_as_task<T>(std::move(*this)); }
+    operator task<T>() && {
+        return awaitable_as_task<T>(std::move(*this));
+    }
 
 private:
     struct forwarder {

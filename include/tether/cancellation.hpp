@@ -40,7 +40,9 @@ struct cancel_callback_node {
 
 class cancel_state {
 public:
-    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void add_ref() noexcept {
+        refs_.fetch_add(1, std::memory_order_relaxed);
+    }
     void release() noexcept {
         // acq_rel: the last owner must see every write of the others before deleting.
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
@@ -136,7 +138,9 @@ public:
     ~cancel_state_ref() {
         if (s_) s_->release();
     }
-    cancel_state* get() const noexcept { return s_; }
+    cancel_state* get() const noexcept {
+        return s_;
+    }
 
 private:
     cancel_state* s_ = nullptr;
@@ -151,11 +155,17 @@ public:
     cancellation_token() noexcept = default;
 
     /// True once cancellation was requested on the source.
-    bool is_cancelled() const noexcept { return state_.get() && state_.get()->requested(); }
+    bool is_cancelled() const noexcept {
+        return state_.get() && state_.get()->requested();
+    }
     /// False for a default-constructed token.
-    bool can_be_cancelled() const noexcept { return state_.get() != nullptr; }
+    bool can_be_cancelled() const noexcept {
+        return state_.get() != nullptr;
+    }
     /// The reason given to request_cancel(), or empty.
-    std::string reason() const { return state_.get() ? state_.get()->reason() : std::string(); }
+    std::string reason() const {
+        return state_.get() ? state_.get()->reason() : std::string();
+    }
 
 private:
     friend class cancellation_source;
@@ -178,30 +188,32 @@ class cancellation_callback {
 public:
     template <class G>
         requires std::constructible_from<F, G&&>
-    cancellation_callback(const cancellation_token& token, G&& fn)
-        : fn_(std::forward<G>(fn)), state_(token.state_) {
-        node_.invoke_ = &invoke;
-        if (!state_.get()) return;
-        if (!state_.get()->add(node_)) {
-            state_ = {};
-            fn_();
+        cancellation_callback(const cancellation_token& token, G&& fn)
+            : fn_(std::forward<G>(fn)), state_(token.state_) {
+            node_.invoke_ = &invoke;
+            if (!state_.get()) return;
+            if (!state_.get()->add(node_)) {
+                state_ = {};
+                fn_();
+            }
         }
-    }
-    cancellation_callback(const cancellation_callback&) = delete;
-    cancellation_callback& operator=(const cancellation_callback&) = delete;
-    ~cancellation_callback() {
-        if (state_.get()) state_.get()->remove(node_);
-    }
+        cancellation_callback(const cancellation_callback&) = delete;
+        cancellation_callback& operator=(const cancellation_callback&) = delete;
+        ~cancellation_callback() {
+            if (state_.get()) state_.get()->remove(node_);
+        }
 
-private:
-    struct node : detail::cancel_callback_node {
-        cancellation_callback* self_ = nullptr;
-    };
-    static void invoke(detail::cancel_callback_node& n) noexcept { static_cast<node&>(n).self_->fn_(); }
+    private:
+        struct node : detail::cancel_callback_node {
+            cancellation_callback* self_ = nullptr;
+        };
+        static void invoke(detail::cancel_callback_node& n) noexcept {
+            static_cast<node&>(n).self_->fn_();
+        }
 
-    F fn_;
-    detail::cancel_state_ref state_;
-    node node_{{}, this};
+        F fn_;
+        detail::cancel_state_ref state_;
+        node node_{{}, this};
 };
 
 template <class F>
@@ -227,20 +239,26 @@ public:
     cancellation_source(cancellation_source&&) noexcept = default;
     cancellation_source& operator=(cancellation_source&&) noexcept = default;
 
-    cancellation_token token() const noexcept { return cancellation_token(state_); }
+    cancellation_token token() const noexcept {
+        return cancellation_token(state_);
+    }
 
     /// Requests cancellation. Returns true for the call that made the request.
     bool request_cancel(std::string reason = {}) {
         return state_.get() && state_.get()->request(std::move(reason));
     }
 
-    bool is_cancelled() const noexcept { return state_.get() && state_.get()->requested(); }
+    bool is_cancelled() const noexcept {
+        return state_.get() && state_.get()->requested();
+    }
 
 private:
     struct forward_cancel {
         detail::cancel_state_ref child;
         cancellation_token parent;
-        void operator()() noexcept { child.get()->request(parent.reason()); }
+        void operator()() noexcept {
+            child.get()->request(parent.reason());
+        }
     };
     using link = cancellation_callback<forward_cancel>;
 

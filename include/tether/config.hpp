@@ -16,7 +16,8 @@
 // definition; this repeats it for builds that do not use our CMake files.
 #if defined(__clang__) && ASIO_VERSION < 102600 && !defined(ASIO_HAS_CO_AWAIT)
 #if defined(ASIO_DETAIL_CONFIG_HPP)
-#error "tether: Asio < 1.26 was included before <tether/config.hpp> on clang without ASIO_HAS_CO_AWAIT=1; include tether first or define ASIO_HAS_CO_AWAIT=1"
+#error                                                                                             \
+    "tether: Asio < 1.26 was included before <tether/config.hpp> on clang without ASIO_HAS_CO_AWAIT=1; include tether first or define ASIO_HAS_CO_AWAIT=1"
 #endif
 #define ASIO_HAS_CO_AWAIT 1
 #endif

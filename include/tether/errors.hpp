@@ -21,9 +21,13 @@ public:
     explicit cancelled_error(std::string reason)
         : what_("tether: operation cancelled: " + reason), reason_(std::move(reason)) {}
 
-    const char* what() const noexcept override { return what_.c_str(); }
+    const char* what() const noexcept override {
+        return what_.c_str();
+    }
     /// The reason given to the cancellation request, or empty.
-    const std::string& reason() const noexcept { return reason_; }
+    const std::string& reason() const noexcept {
+        return reason_;
+    }
 
 private:
     std::string what_ = "tether: operation cancelled";
@@ -54,15 +58,17 @@ public:
 class circuit_open_error : public std::runtime_error {
 public:
     explicit circuit_open_error(std::chrono::nanoseconds retry_after)
-        : std::runtime_error("tether: circuit open; next probe in " +
-                             std::to_string(
-                                 std::chrono::duration_cast<std::chrono::milliseconds>(retry_after)
-                                     .count()) +
-                             " ms"),
+        : std::runtime_error(
+              "tether: circuit open; next probe in " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(retry_after).count()) +
+              " ms"),
           retry_after_(retry_after) {}
 
     /// Time until the breaker lets the next probe call through.
-    std::chrono::nanoseconds retry_after() const noexcept { return retry_after_; }
+    std::chrono::nanoseconds retry_after() const noexcept {
+        return retry_after_;
+    }
 
 private:
     std::chrono::nanoseconds retry_after_;

@@ -30,7 +30,9 @@ namespace detail {
 /// Note: g++ may move the awaitable after await_transform (into the frame), so a
 /// user-written move constructor of such an awaitable must carry the bound chain.
 template <class A>
-concept context_bindable = requires(A& a, task_ctx& c) { a.bind_context(c); };
+concept context_bindable = requires(A& a, task_ctx& c) {
+    a.bind_context(c);
+};
 
 struct promise_base {
     std::coroutine_handle<> continuation_; // resumed at final_suspend, when set
@@ -42,13 +44,21 @@ struct promise_base {
     void* owner_ = nullptr; // the root/group that started this chain
     task_ctx own_ctx_;      // the chain's context when this coroutine starts one
 
-    static void* operator new(std::size_t n) { return frame_pool::allocate(n); }
-    static void operator delete(void* p, std::size_t n) noexcept { frame_pool::deallocate(p, n); }
+    static void* operator new(std::size_t n) {
+        return frame_pool::allocate(n);
+    }
+    static void operator delete(void* p, std::size_t n) noexcept {
+        frame_pool::deallocate(p, n);
+    }
 
-    std::suspend_always initial_suspend() const noexcept { return {}; }
+    std::suspend_always initial_suspend() const noexcept {
+        return {};
+    }
 
     struct final_awaiter {
-        bool await_ready() const noexcept { return false; }
+        bool await_ready() const noexcept {
+            return false;
+        }
         template <class Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) const noexcept {
             promise_base& p = h.promise();
@@ -58,9 +68,13 @@ struct promise_base {
         }
         void await_resume() const noexcept {}
     };
-    final_awaiter final_suspend() const noexcept { return {}; }
+    final_awaiter final_suspend() const noexcept {
+        return {};
+    }
 
-    void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+    void unhandled_exception() noexcept {
+        exception_ = std::current_exception();
+    }
 
     template <class A>
     A&& await_transform(A&& a) {
@@ -114,7 +128,9 @@ template <class T>
 struct task_awaiter {
     task_handle<T> child_;
 
-    bool await_ready() const noexcept { return false; }
+    bool await_ready() const noexcept {
+        return false;
+    }
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) noexcept {
@@ -126,7 +142,9 @@ struct task_awaiter {
         return true;
     }
 
-    T await_resume() { return child_.promise().take_result(); }
+    T await_resume() {
+        return child_.promise().take_result();
+    }
 };
 
 inline clock::time_point deadline_after(clock::time_point now, clock::duration d) noexcept {
@@ -166,17 +184,25 @@ public:
     }
     task(const task&) = delete;
     task& operator=(const task&) = delete;
-    ~task() { reset(); }
+    ~task() {
+        reset();
+    }
 
     /// True if this task holds a coroutine (was not moved from).
-    explicit operator bool() const noexcept { return static_cast<bool>(h_); }
+    explicit operator bool() const noexcept {
+        return static_cast<bool>(h_);
+    }
 
     /// Await the task: runs it on the awaiting chain, returns its value or
     /// rethrows its exception (same exception object).
-    detail::task_awaiter<T> operator co_await() && noexcept { return {h_}; }
+    detail::task_awaiter<T> operator co_await() && noexcept {
+        return {h_};
+    }
 
     // Machinery for run/spawn/task_group: release ownership of the frame.
-    detail::task_handle<T> release() noexcept { return std::exchange(h_, {}); }
+    detail::task_handle<T> release() noexcept {
+        return std::exchange(h_, {});
+    }
     explicit task(detail::task_handle<T> h) noexcept : h_(h) {}
 
 private:
@@ -298,7 +324,8 @@ private:
             if (s->sched_.executor().running_in_this_thread())
                 s->sched_.run_as_handler([s] { s->scope_.cancel(); });
             else
-                asio::post(s->sched_.executor(), [s] { s->sched_.run_as_handler([s] { s->scope_.cancel(); }); });
+                asio::post(s->sched_.executor(),
+                           [s] { s->sched_.run_as_handler([s] { s->scope_.cancel(); }); });
         }
     };
 
@@ -400,7 +427,9 @@ namespace detail {
 template <class... Ts>
 struct op_result {
     using type = std::tuple<Ts...>;
-    static type make(std::tuple<Ts...>&& t) { return std::move(t); }
+    static type make(std::tuple<Ts...>&& t) {
+        return std::move(t);
+    }
 };
 template <>
 struct op_result<> {
@@ -410,7 +439,9 @@ struct op_result<> {
 template <class T>
 struct op_result<T> {
     using type = T;
-    static T make(std::tuple<T>&& t) { return std::move(std::get<0>(t)); }
+    static T make(std::tuple<T>&& t) {
+        return std::move(std::get<0>(t));
+    }
 };
 
 template <class Tuple, std::size_t... I>
@@ -427,9 +458,13 @@ public:
         async_op_base* op_;
 
         using executor_type = asio::io_context::executor_type;
-        executor_type get_executor() const noexcept { return op_->ctx_->sched_->executor(); }
+        executor_type get_executor() const noexcept {
+            return op_->ctx_->sched_->executor();
+        }
         using cancellation_slot_type = asio::cancellation_slot;
-        cancellation_slot_type get_cancellation_slot() const noexcept { return op_->signal_.slot(); }
+        cancellation_slot_type get_cancellation_slot() const noexcept {
+            return op_->signal_.slot();
+        }
 
         void operator()(Args... args) {
             async_op_base* op = op_;
@@ -442,10 +477,14 @@ public:
     async_op_base() = default;
     // Asio's async_initiate may move the awaitable before it is awaited; nothing
     // but the (empty) state is moved then.
-    async_op_base(async_op_base&& o) noexcept : wait_node() { ctx_ = o.ctx_; }
+    async_op_base(async_op_base&& o) noexcept : wait_node() {
+        ctx_ = o.ctx_;
+    }
     async_op_base& operator=(async_op_base&&) = delete;
 
-    void bind_context(task_ctx& c) noexcept { ctx_ = &c; }
+    void bind_context(task_ctx& c) noexcept {
+        ctx_ = &c;
+    }
 
     bool await_ready() const {
         ctx_->check_cancelled();
@@ -459,7 +498,8 @@ public:
         if constexpr (std::is_same_v<first, std::error_code>) {
             const std::error_code ec = std::get<0>(r);
             if (ec) {
-                if (ec == asio::error::operation_aborted && ctx_->cancelled_) ctx_->check_cancelled();
+                if (ec == asio::error::operation_aborted && ctx_->cancelled_)
+                    ctx_->check_cancelled();
                 throw std::system_error(ec);
             }
             return make_tail(r, std::make_index_sequence<n - 1>{});
@@ -529,23 +569,37 @@ namespace detail {
 
 struct executor_awaiter {
     task_ctx* ctx_ = nullptr;
-    void bind_context(task_ctx& c) noexcept { ctx_ = &c; }
-    bool await_ready() const noexcept { return true; }
+    void bind_context(task_ctx& c) noexcept {
+        ctx_ = &c;
+    }
+    bool await_ready() const noexcept {
+        return true;
+    }
     void await_suspend(std::coroutine_handle<>) const noexcept {}
-    asio::io_context::executor_type await_resume() const noexcept { return ctx_->sched_->executor(); }
+    asio::io_context::executor_type await_resume() const noexcept {
+        return ctx_->sched_->executor();
+    }
 };
 
 struct now_awaiter {
     task_ctx* ctx_ = nullptr;
-    void bind_context(task_ctx& c) noexcept { ctx_ = &c; }
-    bool await_ready() const noexcept { return true; }
+    void bind_context(task_ctx& c) noexcept {
+        ctx_ = &c;
+    }
+    bool await_ready() const noexcept {
+        return true;
+    }
     void await_suspend(std::coroutine_handle<>) const noexcept {}
-    clock::time_point await_resume() const noexcept { return ctx_->sched_->now(); }
+    clock::time_point await_resume() const noexcept {
+        return ctx_->sched_->now();
+    }
 };
 
 class [[nodiscard]] yield_awaiter {
 public:
-    void bind_context(task_ctx& c) noexcept { ctx_ = &c; }
+    void bind_context(task_ctx& c) noexcept {
+        ctx_ = &c;
+    }
     bool await_ready() const {
         ctx_->check_cancelled();
         return false;
@@ -566,7 +620,9 @@ public:
     explicit sleep_awaiter(clock::time_point until) noexcept : until_(until), relative_(false) {}
     explicit sleep_awaiter(clock::duration d) noexcept : delay_(d), relative_(true) {}
 
-    void bind_context(task_ctx& c) noexcept { ctx_ = &c; }
+    void bind_context(task_ctx& c) noexcept {
+        ctx_ = &c;
+    }
 
     bool await_ready() {
         ctx_->check_cancelled();
@@ -622,10 +678,14 @@ private:
 namespace this_task {
 /// `co_await this_task::executor()`: the executor the current task tree runs on.
 /// Never suspends.
-inline detail::executor_awaiter executor() noexcept { return {}; }
+inline detail::executor_awaiter executor() noexcept {
+    return {};
+}
 /// `co_await this_task::now()`: the current time of tether's clock (virtual time
 /// under `testing::virtual_clock`). Never suspends.
-inline detail::now_awaiter now() noexcept { return {}; }
+inline detail::now_awaiter now() noexcept {
+    return {};
+}
 } // namespace this_task
 
 /// `co_await yield_now()`: let every other ready task run once, then continue.
@@ -633,7 +693,9 @@ inline detail::now_awaiter now() noexcept { return {}; }
 /// @par Cancellation
 /// A cancellation point: throws `cancelled_error` if the task is in a cancelled
 /// scope.
-inline detail::yield_awaiter yield_now() noexcept { return {}; }
+inline detail::yield_awaiter yield_now() noexcept {
+    return {};
+}
 
 /// `co_await sleep_for(d)`: suspend for `d` of tether's clock (virtual time under
 /// `testing::virtual_clock`). A non-positive `d` yields once.

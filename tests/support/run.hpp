@@ -83,22 +83,32 @@ struct counted {
     static inline int copies = 0;
     int value = 0;
 
-    counted() noexcept { ++live; }
-    explicit counted(int v) noexcept : value(v) { ++live; }
+    counted() noexcept {
+        ++live;
+    }
+    explicit counted(int v) noexcept : value(v) {
+        ++live;
+    }
     counted(const counted& o) noexcept : value(o.value) {
         ++live;
         ++copies;
     }
-    counted(counted&& o) noexcept : value(o.value) { ++live; }
+    counted(counted&& o) noexcept : value(o.value) {
+        ++live;
+    }
     counted& operator=(const counted& o) noexcept {
         value = o.value;
         ++copies;
         return *this;
     }
     counted& operator=(counted&&) noexcept = default;
-    ~counted() { --live; }
+    ~counted() {
+        --live;
+    }
 
-    static void reset() noexcept { live = copies = 0; }
+    static void reset() noexcept {
+        live = copies = 0;
+    }
 };
 
 } // namespace tether_test

@@ -77,7 +77,9 @@ private:
         free_block* next;
     };
 
-    static std::size_t size_class(std::size_t n) noexcept { return (n - 1) / granule; }
+    static std::size_t size_class(std::size_t n) noexcept {
+        return (n - 1) / granule;
+    }
 
     static frame_pool& local() noexcept {
         // Frames are allocated and freed on the thread that runs their task tree; a

@@ -44,7 +44,9 @@ struct ready_node {
 /// Intrusive FIFO of ready nodes. Invariant: head_ == nullptr iff tail_ == nullptr.
 class ready_queue {
 public:
-    bool empty() const noexcept { return head_ == nullptr; }
+    bool empty() const noexcept {
+        return head_ == nullptr;
+    }
 
     void push(ready_node& n) noexcept {
         n.next_ = nullptr;
@@ -78,15 +80,23 @@ struct timer_node {
     std::size_t index_ = not_armed; // position in the heap
     void (*fire_)(timer_node&) noexcept = nullptr;
 
-    bool armed() const noexcept { return index_ != not_armed; }
+    bool armed() const noexcept {
+        return index_ != not_armed;
+    }
 };
 
 /// Binary min-heap of timer nodes ordered by (when_, seq_), with O(log n) removal.
 class timer_heap {
 public:
-    bool empty() const noexcept { return nodes_.empty(); }
-    std::size_t size() const noexcept { return nodes_.size(); }
-    timer_node& top() const noexcept { return *nodes_.front(); }
+    bool empty() const noexcept {
+        return nodes_.empty();
+    }
+    std::size_t size() const noexcept {
+        return nodes_.size();
+    }
+    timer_node& top() const noexcept {
+        return *nodes_.front();
+    }
 
     void push(timer_node& t) {
         t.index_ = nodes_.size();
@@ -160,8 +170,12 @@ public:
     scheduler(const scheduler&) = delete;
     scheduler& operator=(const scheduler&) = delete;
 
-    asio::io_context& context() const noexcept { return io_; }
-    asio::io_context::executor_type executor() const noexcept { return io_.get_executor(); }
+    asio::io_context& context() const noexcept {
+        return io_;
+    }
+    asio::io_context::executor_type executor() const noexcept {
+        return io_.get_executor();
+    }
 
     /// Queue `n` for resumption. Never resumes inline.
     void schedule(ready_node& n) noexcept {
@@ -189,7 +203,9 @@ public:
         drain_loop();
     }
 
-    clock::time_point now() const noexcept { return vtime_ ? vtime_->now_ : clock::now(); }
+    clock::time_point now() const noexcept {
+        return vtime_ ? vtime_->now_ : clock::now();
+    }
 
     /// Arms `t` (which must not be armed) for `t.when_`.
     void add_timer(timer_node& t) {
@@ -214,15 +230,21 @@ public:
         drain_loop();
     }
 
-    bool idle() const noexcept { return ready_.empty() && heap_.empty(); }
-    std::size_t pending_timers() const noexcept { return heap_.size(); }
+    bool idle() const noexcept {
+        return ready_.empty() && heap_.empty();
+    }
+    std::size_t pending_timers() const noexcept {
+        return heap_.size();
+    }
 
     // --- virtual time (testing::virtual_clock) ---
     void install_virtual_time(virtual_time* vt) noexcept {
         vtime_ = vt;
         request_timer_sync();
     }
-    virtual_time* installed_virtual_time() const noexcept { return vtime_; }
+    virtual_time* installed_virtual_time() const noexcept {
+        return vtime_;
+    }
 
     /// Virtual time only: moves time forward to `tp` and fires what expired.
     void advance_virtual_to(clock::time_point tp) {
@@ -246,7 +268,9 @@ private:
     // re-syncs the Asio timer.
     struct drain_guard {
         scheduler& s;
-        explicit drain_guard(scheduler& sch) noexcept : s(sch) { s.running_ = true; }
+        explicit drain_guard(scheduler& sch) noexcept : s(sch) {
+            s.running_ = true;
+        }
         ~drain_guard() {
             s.running_ = false;
             if (!s.ready_.empty()) {
@@ -362,10 +386,14 @@ public:
     explicit scheduler_service(asio::execution_context& ctx)
         : asio::execution_context::service(ctx), scheduler_(static_cast<asio::io_context&>(ctx)) {}
 
-    scheduler& get() noexcept { return scheduler_; }
+    scheduler& get() noexcept {
+        return scheduler_;
+    }
 
 private:
-    void shutdown() override { scheduler_.shutdown(); }
+    void shutdown() override {
+        scheduler_.shutdown();
+    }
 
     scheduler scheduler_;
 };

@@ -31,7 +31,9 @@ struct list_hook {
     list_hook(const list_hook&) = delete;
     list_hook& operator=(const list_hook&) = delete;
 
-    bool linked() const noexcept { return next_ != this; }
+    bool linked() const noexcept {
+        return next_ != this;
+    }
 
     void push_back(list_hook& n) noexcept {
         n.prev_ = prev_;
@@ -66,8 +68,8 @@ struct task_ctx : list_hook {
     scheduler* sched_ = nullptr;
     scope_state* scope_ = nullptr; // innermost scope the chain runs in
     wait_node* waiting_ = nullptr; // the cancellable wait the chain is suspended in
-    bool cancelled_ = false;       // cached: a scope between scope_ and the first shield is cancelled
-    ready_node start_;             // schedules the chain's first resumption
+    bool cancelled_ = false; // cached: a scope between scope_ and the first shield is cancelled
+    ready_node start_;       // schedules the chain's first resumption
 
     /// Begin a cancellable wait (call from await_suspend).
     void begin_wait(wait_node& w, void (*on_cancel)(wait_node&) noexcept) noexcept {
@@ -76,7 +78,9 @@ struct task_ctx : list_hook {
         waiting_ = &w;
     }
     /// End the wait without cancellation (the primitive completed it).
-    void end_wait() noexcept { waiting_ = nullptr; }
+    void end_wait() noexcept {
+        waiting_ = nullptr;
+    }
 
     /// Throws cancelled_error if the chain is in a cancelled scope.
     void check_cancelled() const;
@@ -170,7 +174,8 @@ struct scope_state : list_hook {
         tasks_.push_back(ctx);
         ctx.scope_ = this;
         ctx.cancelled_ = is_cancelled_from(this);
-        if (!cancel_called_ && deadline_when_ != clock::time_point::max()) set_deadline(deadline_when_);
+        if (!cancel_called_ && deadline_when_ != clock::time_point::max())
+            set_deadline(deadline_when_);
     }
 
     /// Return chain `ctx` to the enclosing scope. Afterwards nothing refers to *this.

@@ -26,8 +26,8 @@ namespace tether::testing {
 /// Install it before starting tasks; it must outlive the tasks that use it.
 class virtual_clock {
 public:
-    explicit virtual_clock(asio::io_context& io,
-                           std::chrono::nanoseconds autojump_threshold = std::chrono::nanoseconds{0})
+    explicit virtual_clock(asio::io_context& io, std::chrono::nanoseconds autojump_threshold =
+                                                     std::chrono::nanoseconds{0})
         : sched_(detail::scheduler_for(io)) {
         if (sched_.installed_virtual_time())
             throw usage_error("tether::testing::virtual_clock: this io_context already has one");
@@ -38,17 +38,25 @@ public:
     }
     virtual_clock(const virtual_clock&) = delete;
     virtual_clock& operator=(const virtual_clock&) = delete;
-    ~virtual_clock() { sched_.install_virtual_time(nullptr); }
+    ~virtual_clock() {
+        sched_.install_virtual_time(nullptr);
+    }
 
     /// Current virtual time.
-    clock::time_point now() const noexcept { return time_.now_; }
+    clock::time_point now() const noexcept {
+        return time_.now_;
+    }
 
     /// Time elapsed since construction.
-    clock::duration elapsed() const noexcept { return time_.now_ - origin_; }
+    clock::duration elapsed() const noexcept {
+        return time_.now_ - origin_;
+    }
 
     /// Moves time forward by `d`, firing every deadline that passes (their tasks
     /// run at the next drain). Call from the io_context's thread.
-    void advance(clock::duration d) { sched_.advance_virtual_to(time_.now_ + d); }
+    void advance(clock::duration d) {
+        sched_.advance_virtual_to(time_.now_ + d);
+    }
 
     /// Turn automatic jumping on or off (off: only advance() moves time).
     void set_autojump(bool on) noexcept {
