@@ -57,13 +57,12 @@ TEST_CASE("advance moves time by hand when autojump is off", "[virtual_clock]") 
     tether::testing::virtual_clock clock(io);
     clock.set_autojump(false);
     bool woke = false;
-    tether::spawn(
-        io,
-        [&]() -> task<void> {
-            co_await tether::sleep_for(5s);
-            woke = true;
-        }(),
-        [](std::exception_ptr e) { CHECK_FALSE(e); });
+    // A named lambda: the closure must outlive the coroutine (NOTES.md).
+    auto sleeper = [&]() -> task<void> {
+        co_await tether::sleep_for(5s);
+        woke = true;
+    };
+    tether::spawn(io, sleeper(), [](std::exception_ptr e) { CHECK_FALSE(e); });
     io.poll();
     CHECK_FALSE(woke);
     clock.advance(4s);
