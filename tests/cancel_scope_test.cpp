@@ -59,39 +59,73 @@ TEST_CASE("C-01 cancellation is level-triggered until the scope exits", "[cancel
 }
 
 TEST_CASE("C-01 cancelled_caught and cancel_called report what happened", "[cancel_scope][C-01]") {
-    bool called = false;
-    bool caught = false;
     run_test([&]() -> task<void> {
-        // The scope object lives in the awaitable; inspect it through the body.
-        cancel_scope* scope = nullptr;
-        auto r = co_await with_cancel_scope([&](cancel_scope& s) -> task<int> {
-            scope = &s;
+        cancel_scope s;
+        auto r = co_await with_cancel_scope(s, [&](cancel_scope& self) -> task<int> {
+            CHECK(&self == &s);
             s.cancel();
             co_await tether::sleep_for(1s);
             co_return 1;
         });
         CHECK_FALSE(r.has_value());
-        (void)scope;
-        co_return;
+        CHECK(s.cancel_called());
+        CHECK(s.cancelled_caught());
     });
-    // Same again, reading the flags after the scope ended via a second scope object.
+}
+
+TEST_CASE("C-04 a scope cancelled before entry cancels its first cancellation point",
+          "[cancel_scope][C-04]") {
     run_test([&]() -> task<void> {
-        std::optional<bool> flag_called, flag_caught;
-        auto awaitable = with_cancel_scope([&](cancel_scope& s) -> task<void> {
-            s.cancel();
+        cancel_scope s;
+        s.cancel();
+        auto r = co_await with_cancel_scope(s, [&](cancel_scope&) -> task<void> {
+            co_await tether::yield_now();
+            FAIL("must not pass the first cancellation point");
+        });
+        CHECK_FALSE(r);
+        CHECK(s.cancelled_caught());
+        co_await tether::yield_now(); // absorbed: nothing pending outside
+    });
+}
+
+TEST_CASE("C-04 a cancel scope cannot be entered twice", "[cancel_scope][C-04]") {
+    run_test([&]() -> task<void> {
+        cancel_scope s;
+        co_await with_cancel_scope(s, [](cancel_scope&) -> task<void> { co_return; });
+        bool threw = false;
+        try {
+            co_await with_cancel_scope(s, [](cancel_scope&) -> task<void> { co_return; });
+        } catch (const tether::usage_error&) {
+            threw = true;
+        }
+        CHECK(threw);
+        // Nor re-entered while active.
+        cancel_scope t;
+        bool nested_threw = false;
+        co_await with_cancel_scope(t, [&](cancel_scope&) -> task<void> {
             try {
-                co_await tether::yield_now();
-            } catch (...) {
-                flag_called = s.cancel_called();
-                throw;
+                co_await with_cancel_scope(t, [](cancel_scope&) -> task<void> { co_return; });
+            } catch (const tether::usage_error&) {
+                nested_threw = true;
             }
         });
-        co_await std::move(awaitable);
-        called = flag_called.value_or(false);
-        caught = true;
+        CHECK(nested_threw);
     });
-    CHECK(called);
-    CHECK(caught);
+}
+
+TEST_CASE(
+    "a cancelled scope that was not reached by its cancellation reports cancelled_caught false",
+    "[cancel_scope][C-02]") {
+    run_test([&]() -> task<void> {
+        cancel_scope s;
+        auto r = co_await with_cancel_scope(s, [&](cancel_scope&) -> task<int> {
+            s.cancel();
+            co_return 2;
+        });
+        CHECK(r == std::optional<int>(2));
+        CHECK(s.cancel_called());
+        CHECK_FALSE(s.cancelled_caught());
+    });
 }
 
 TEST_CASE("C-02 a body with no cancellation point completes normally", "[cancel_scope][C-02]") {

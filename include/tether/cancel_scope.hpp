@@ -176,12 +176,13 @@ public:
     using value_type = typename body_task::value_type;
     using result_type = optional_result_t<value_type>;
 
-    explicit cancel_scope_awaitable(F fn) : fn_(std::move(fn)) {}
+    explicit cancel_scope_awaitable(F fn, cancel_scope* external = nullptr)
+        : fn_(std::move(fn)), external_(external) {}
     // Movable only before await_suspend (a fresh scope is made). g++ moves the
     // result of await_transform into the frame, so the bound chain moves along.
     cancel_scope_awaitable(cancel_scope_awaitable&& o) noexcept(
         std::is_nothrow_move_constructible_v<F>)
-        : fn_(std::move(o.fn_)), ctx_(o.ctx_) {}
+        : fn_(std::move(o.fn_)), external_(o.external_), ctx_(o.ctx_) {}
 
     void bind_context(task_ctx& c) noexcept {
         ctx_ = &c;
@@ -191,14 +192,15 @@ public:
     }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) {
-        body_ = std::invoke(fn_, scope_);
-        return scoped_body<value_type>::start(body_, cancel_scope_access::state(scope_), *ctx_,
-                                              parent);
+        cancel_scope& s = scope();
+        body_ = std::invoke(fn_, s);
+        return scoped_body<value_type>::start(body_, cancel_scope_access::state(s), *ctx_, parent);
     }
     result_type await_resume() {
+        cancel_scope& s = scope();
         const bool absorbed =
-            scoped_body<value_type>::finish(body_, cancel_scope_access::state(scope_), *ctx_);
-        cancel_scope_access::set_caught(scope_, absorbed);
+            scoped_body<value_type>::finish(body_, cancel_scope_access::state(s), *ctx_);
+        cancel_scope_access::set_caught(s, absorbed);
         return scoped_body<value_type>::take_optional(body_, absorbed);
     }
 
@@ -207,8 +209,13 @@ public:
     }
 
 private:
+    cancel_scope& scope() noexcept {
+        return external_ ? *external_ : own_;
+    }
+
     F fn_;
-    cancel_scope scope_;
+    cancel_scope own_;
+    cancel_scope* external_ = nullptr;
     task<value_type> body_;
     task_ctx* ctx_ = nullptr;
 };
@@ -231,11 +238,18 @@ private:
 ///     co_return co_await fetch();
 /// });
 /// @endcode
-template <class F>
-    requires std::invocable<F&, cancel_scope&> detail::cancel_scope_awaitable<F>
-    with_cancel_scope(F body) {
-        return detail::cancel_scope_awaitable<F>(std::move(body));
-    }
+template <std::invocable<cancel_scope&> F>
+detail::cancel_scope_awaitable<F> with_cancel_scope(F body) {
+    return detail::cancel_scope_awaitable<F>(std::move(body));
+}
+
+/// Runs `body(scope)` inside `scope`, a cancel scope the caller owns — so it can
+/// be cancelled before entry, or inspected (`cancelled_caught()`) afterwards.
+/// A scope can be entered once: entering it again throws `usage_error`.
+template <std::invocable<cancel_scope&> F>
+detail::cancel_scope_awaitable<F> with_cancel_scope(cancel_scope& scope, F body) {
+    return detail::cancel_scope_awaitable<F>(std::move(body), &scope);
+}
 
 namespace detail {
 

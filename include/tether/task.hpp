@@ -271,14 +271,20 @@ inline asio::io_context& io_context_of(const asio::io_context::executor_type& ex
     return asio::query(ex, asio::execution::context);
 }
 
+inline asio::io_context& io_context_of(const asio::any_io_executor& ex) {
+    if (const auto* io_ex = ex.target<asio::io_context::executor_type>())
+        return asio::query(*io_ex, asio::execution::context);
+    throw usage_error(
+        "tether::spawn: the executor must be an asio::io_context executor (tether runs each task "
+        "tree on one io_context driven by one thread)");
+}
+
 template <class Executor>
-asio::io_context& io_context_of(const Executor& ex) {
-    asio::execution_context& ctx = asio::query(ex, asio::execution::context);
-    auto* io = dynamic_cast<asio::io_context*>(&ctx);
-    if (!io)
-        throw usage_error(
-            "tether::spawn: the executor must belong to an asio::io_context driven by one thread");
-    return *io;
+requires std::same_as<decltype(asio::query(std::declval<const Executor&>(),
+                                           asio::execution::context)),
+                      asio::io_context&>
+    asio::io_context& io_context_of(const Executor& ex) {
+    return asio::query(ex, asio::execution::context);
 }
 
 template <class T>
@@ -318,6 +324,7 @@ public:
 
 private:
     struct canceller {
+        explicit canceller(spawn_state* s) noexcept : self(s) {}
         spawn_state* self;
         void operator()(asio::cancellation_type) const {
             spawn_state* s = self;
