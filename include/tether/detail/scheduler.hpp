@@ -19,10 +19,13 @@
 
 #include <tether/config.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <utility>
@@ -180,21 +183,21 @@ public:
     /// Queue `n` for resumption. Never resumes inline.
     void schedule(ready_node& n) noexcept {
         ready_.push(n);
-        if (!running_ && !drain_posted_) post_drain();
+        if (!is_running() && !drain_posted_) post_drain();
     }
 
     /// Queue `n` and, unless a drain is already on the stack, drain now. For Asio
     /// completion handlers that run on this scheduler's thread.
     void resume_from_handler(ready_node& n) noexcept {
         ready_.push(n);
-        if (!running_) run_ready();
+        if (!is_running()) run_ready();
     }
 
     /// Run `fn` as scheduler code (inside a drain), then drain. For handlers posted
     /// to this scheduler's thread from elsewhere (foreign cancellation requests).
     template <class F>
     void run_as_handler(F&& fn) {
-        if (running_) {
+        if (is_running()) {
             std::forward<F>(fn)();
             return;
         }
@@ -205,6 +208,15 @@ public:
 
     clock::time_point now() const noexcept {
         return vtime_ ? vtime_->now_ : clock::now();
+    }
+
+    /// Resumptions run so far. While it is unchanged, the running task has not
+    /// suspended and no other task has run (only plain code ran), so a time read
+    /// earlier in that stretch is still current up to CPU time. rate_limiter uses
+    /// it to read the clock once per stretch, as nginx caches its time per
+    /// event-loop iteration (a real clock read costs 25-60 ns on a VM).
+    std::uint64_t resumptions() const noexcept {
+        return resumptions_;
     }
 
     /// Arms `t` (which must not be armed) for `t.when_`.
@@ -225,7 +237,7 @@ public:
 
     /// Resume queued tasks until the queue is empty or the budget is spent.
     void run_ready() noexcept {
-        if (running_) return;
+        if (is_running()) return;
         drain_guard guard(*this);
         drain_loop();
     }
@@ -269,10 +281,15 @@ private:
     struct drain_guard {
         scheduler& s;
         explicit drain_guard(scheduler& sch) noexcept : s(sch) {
-            s.running_ = true;
+            // A second thread draining the same scheduler means the io_context is
+            // run by several threads: tether's primitives are not synchronised
+            // for that (DESIGN.md §2). Fail loudly instead of corrupting state.
+            // acquire/release: pairs the end of one drain with the start of the
+            // next when a single-threaded io_context changes threads.
+            if (s.running_.exchange(true, std::memory_order_acquire)) concurrent_drain();
         }
         ~drain_guard() {
-            s.running_ = false;
+            s.running_.store(false, std::memory_order_release);
             if (!s.ready_.empty()) {
                 if (!s.drain_posted_) s.post_drain();
             } else if (s.timer_dirty_ || (s.vtime_ && !s.heap_.empty())) {
@@ -281,10 +298,23 @@ private:
         }
     };
 
+    bool is_running() const noexcept {
+        return running_.load(std::memory_order_relaxed);
+    }
+
+    [[noreturn]] static void concurrent_drain() noexcept {
+        std::fputs("tether: an io_context running tether tasks is being run by more than one "
+                   "thread at once; run each io_context on one thread (use to_thread for other "
+                   "cores)\n",
+                   stderr);
+        std::abort();
+    }
+
     void drain_loop() {
         for (int i = 0; i < drain_budget; ++i) {
             ready_node* n = ready_.pop();
             if (!n) return;
+            ++resumptions_;
             // *n may be destroyed by resume(); touch nothing of it afterwards.
             n->handle_.resume();
         }
@@ -300,7 +330,7 @@ private:
 
     void request_timer_sync() noexcept {
         timer_dirty_ = true;
-        if (!running_ && !drain_posted_) post_drain();
+        if (!is_running() && !drain_posted_) post_drain();
     }
 
     void fire_expired(clock::time_point now) noexcept {
@@ -369,8 +399,11 @@ private:
     asio::steady_timer timer_;
     clock::time_point armed_when_{};
     std::uint64_t next_seq_ = 0;
+    std::uint64_t resumptions_ = 0;
     virtual_time* vtime_ = nullptr;
-    bool running_ = false;      // a drain is on the stack
+    // A drain is on the stack. Atomic only to detect misuse (two threads running
+    // the io_context); its owner thread reads it relaxed.
+    std::atomic<bool> running_{false};
     bool drain_posted_ = false; // a drain handler is queued in the io_context
     bool timer_dirty_ = false;  // heap top changed since the Asio timer was armed
     bool armed_ = false;        // an async_wait on timer_ is outstanding
