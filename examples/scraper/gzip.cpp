@@ -109,6 +109,35 @@ result<std::string, gzip_error> gzip_decode(std::string_view compressed, std::si
 #endif
 }
 
+result<std::string, gzip_error> gzip_encode(std::string_view data, int level) {
+#if SCRAPER_HAVE_ZLIB
+    z_stream zs{};
+    // windowBits 15 + 16: a gzip wrapper rather than zlib's.
+    if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return gzip_error{gzip_errc::corrupt, "zlib deflateInit2 failed"};
+    struct deflate_guard {
+        z_stream* zs;
+        ~deflate_guard() {
+            deflateEnd(zs);
+        }
+    } guard{&zs};
+    std::string out(deflateBound(&zs, static_cast<uLong>(data.size())), '\0');
+    // zlib never writes through next_in; the const_cast is its C API's wart.
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    zs.avail_in = static_cast<uInt>(data.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
+        return gzip_error{gzip_errc::corrupt, "zlib deflate did not finish"};
+    out.resize(zs.total_out);
+    return out;
+#else
+    (void)data;
+    (void)level;
+    return unavailable();
+#endif
+}
+
 result<std::string, gzip_error> decode_content(std::string_view content_encoding, std::string body,
                                                std::size_t max_output) {
     std::vector<std::string_view> codings;

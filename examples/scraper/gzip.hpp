@@ -61,4 +61,10 @@ struct gzip_error {
 [[nodiscard]] result<std::string, gzip_error>
 decode_content(std::string_view content_encoding, std::string body, std::size_t max_output);
 
+/// Compresses `data` as one gzip member (for the built-in demo site and tests).
+/// Without zlib, returns `gzip_errc::unavailable`.
+/// @par Exceptions
+/// Only `std::bad_alloc`.
+[[nodiscard]] result<std::string, gzip_error> gzip_encode(std::string_view data, int level = 6);
+
 } // namespace scraper

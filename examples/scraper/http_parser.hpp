@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "http_message.hpp"
 
@@ -168,6 +169,10 @@ public:
     }
     [[nodiscard]] const http_headers& headers() const noexcept {
         return headers_;
+    }
+    /// Moves the headers out; `headers()` is empty afterwards.
+    [[nodiscard]] http_headers take_headers() noexcept {
+        return std::move(headers_);
     }
     /// Trailer fields of a chunked body.
     [[nodiscard]] const http_headers& trailers() const noexcept {

@@ -241,6 +241,7 @@ WHERE urls.state = 'pending'
     statement select_pending{
         db.get(), "SELECT url, depth FROM urls WHERE state = 'pending' ORDER BY depth, rowid"};
     statement select_state{db.get(), "SELECT state FROM urls WHERE url = ?1"};
+    statement select_depth{db.get(), "SELECT url FROM urls WHERE depth = ?1 ORDER BY rowid"};
     statement select_row{
         db.get(),
         "SELECT url, depth, state, status, bytes, title, reason, elapsed_ms, attempts, fetched_at "
@@ -313,6 +314,14 @@ batch_outcome result_store::store_batch(std::span<const fetch_result> results) {
     }
     tx.commit();
     return outcome;
+}
+
+std::vector<std::string> result_store::urls_at_depth(int depth) const {
+    std::vector<std::string> out;
+    auto r = impl_->select_depth.run();
+    r.bind(1, static_cast<std::int64_t>(depth));
+    while (r.step()) out.push_back(r.text(0));
+    return out;
 }
 
 bool result_store::is_terminal(std::string_view url) const {

@@ -150,6 +150,10 @@ public:
     ///         empty; nothing is written then.
     batch_outcome store_batch(std::span<const fetch_result> results);
 
+    /// Every URL stored with this depth (depth 0: the seeds of all runs), in
+    /// insertion order.
+    [[nodiscard]] std::vector<std::string> urls_at_depth(int depth) const;
+
     /// Whether `url` has a terminal row (it must not be fetched again).
     [[nodiscard]] bool is_terminal(std::string_view url) const;
 

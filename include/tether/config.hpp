@@ -38,3 +38,16 @@
 #define TETHER_ASAN 1
 #endif
 #endif
+
+/// Keeps a function out of line. For the few fast-path helpers that return a
+/// small `std::optional` by value: once g++ 12 inlines one into a coroutine it
+/// builds the optional in memory with two narrow stores and reloads it whole (a
+/// store-forwarding stall that made `bounded_queue::pop` twice as slow); returned
+/// from a call it travels in a register.
+#if defined(__GNUC__) || defined(__clang__)
+#define TETHER_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define TETHER_NOINLINE __declspec(noinline)
+#else
+#define TETHER_NOINLINE
+#endif

@@ -1,0 +1,999 @@
+#!/usr/bin/env python3
+"""tether's benchmark driver (issue 7).
+
+Runs every benchmark, writes CSV/JSON/SVG results to one folder, and prints a
+summary table with PASS/MISS against each target. Started by the ctest entry
+`tether_benchmarks` (cmake --workflow --preset bench), which passes the paths of
+the binaries; docs/benchmarks.md describes the sections and the options.
+
+Sections (--only, or TETHER_BENCH_ONLY, picks some):
+  primitives      Google Benchmark binaries, each tether figure beside its
+                  plain-Asio baseline; medians of repetitions
+  memory          memory per pending child (memory_bench)
+  queue_vs_batch  pool vs batch vs window, real and virtual time, and the same
+                  jobs with Python asyncio
+  scraper         nginx + wrk, the seeds' aiohttp pipeline, tether's scraper
+
+Environment:
+  TETHER_BENCH_FULL=1      full sweep: W = 1, 2, 4, …, 512 on real timers, more repetitions
+  TETHER_BENCH_QUICK=1     smoke run: short measurements, N = 2000
+  TETHER_BENCH_N=…         jobs per queue-vs-batch run (default 10000)
+  TETHER_BENCH_SEED=…      seed of the job durations (default 1)
+  TETHER_BENCH_ONLY=a,b    sections to run
+  TETHER_BENCH_PUBLISH=DIR also copy the SVGs and summary.md to DIR (docs/benchmarks)
+  TETHER_BENCH_STRICT=1    exit non-zero when a target is MISSed
+"""
+import argparse
+import csv
+import datetime
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import svgplot  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SECTIONS = ["primitives", "memory", "queue_vs_batch", "scraper"]
+DISTS = ["fixed", "exponential", "lognormal", "bimodal"]
+STRATEGIES = ["pool", "batch", "window"]
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def env_flag(name):
+    return os.environ.get(name, "").strip() not in ("", "0", "false", "no")
+
+
+# --------------------------------------------------------------------------------------
+# machine
+
+
+def machine_info(args):
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def version(cmd):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return None
+
+    commit = version(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"])
+    dirty = version(["git", "-C", str(HERE), "status", "--porcelain", "--untracked-files=no"])
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "host_cpu": cpu,
+        "nproc": os.cpu_count(),
+        "kernel": platform.release(),
+        "os": _os_name(),
+        "compiler": args.compiler,
+        "flags": " ".join(args.flags.split()),
+        "build_type": args.build_type,
+        "asio": args.asio_version,
+        "google_benchmark": _gbench_version(),
+        "python": version([args.python, "--version"]) if args.python else None,
+        "nginx": version(["/usr/sbin/nginx", "-v"]) if Path("/usr/sbin/nginx").exists() else None,
+        "wrk": version(["wrk", "--version"]) if shutil.which("wrk") else None,
+        "git": (commit or "?") + (" (+ uncommitted changes)" if dirty else ""),
+        "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def _os_name():
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def _gbench_version():
+    try:
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libbenchmark-dev"], capture_output=True,
+                           text=True, timeout=10)
+        return r.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# --------------------------------------------------------------------------------------
+# primitives (Google Benchmark)
+
+# (group, tether benchmark, baseline benchmark, what the ratio means)
+PAIRS = [
+    ("task await (sync-completing)", "task_await/tether", "task_await/asio", "asio::awaitable"),
+    ("yield, 64 tasks ready", "yield64/tether", "yield64/asio", "asio::post"),
+    ("spawn+join, 1k children", "spawn_join/tether/1000", "spawn_join/asio/1000", "co_spawn + counter"),
+    ("spawn+join, 100k children", "spawn_join/tether/100000", "spawn_join/asio/100000", "co_spawn + counter"),
+    ("spawn+join, 1M children", "spawn_join/tether/1000000", "spawn_join/asio/1000000", "co_spawn + counter"),
+    ("timeout around sync op", "timeout/tether", "timeout/asio_or_timer", "op || timer"),
+    ("queue 1P1C cap 16", "queue/tether/cap:16/pc:1", "queue/asio_channel/cap:16/pc:1", "channel"),
+    ("queue 1P1C cap 1024", "queue/tether/cap:1024/pc:1", "queue/asio_channel/cap:1024/pc:1", "channel"),
+    ("queue 4P4C cap 16", "queue/tether/cap:16/pc:4", "queue/asio_channel/cap:16/pc:4", "channel"),
+    ("queue 4P4C cap 1024", "queue/tether/cap:1024/pc:4", "queue/asio_channel/cap:1024/pc:4", "channel"),
+    ("semaphore uncontended", "semaphore_uncontended/tether", "semaphore_uncontended/asio_timer_waiters",
+     "timer waiters"),
+    ("semaphore contended (4 / 64)", "semaphore_contended/tether", "semaphore_contended/asio_timer_waiters",
+     "timer waiters"),
+    ("rate_limiter acquire + task", "resilience/rate_limiter", "resilience/bare_await", "bare await"),
+    ("circuit_breaker call(task)", "resilience/circuit_breaker", "resilience/bare_await", "bare await"),
+]
+
+
+def run_primitives(args, out, quick, full):
+    results = {}
+    min_time = "0.05" if quick else ("1.0" if full else "0.3")
+    reps = "1" if quick else ("5" if full else "3")
+    for binary in args.gbench:
+        name = Path(binary).name
+        if not Path(binary).exists():
+            log(f"  {name}: binary missing, skipped")
+            continue
+        json_path = out / f"gbench_{name}.json"
+        cmd = [binary, f"--benchmark_min_time={min_time}", f"--benchmark_repetitions={reps}",
+               "--benchmark_report_aggregates_only=true", f"--benchmark_out={json_path}",
+               "--benchmark_out_format=json"]
+        log(f"  {name} (min_time {min_time}s x {reps})")
+        t0 = time.time()
+        with open(out / f"gbench_{name}.log", "w") as console:
+            r = subprocess.run(cmd, stdout=console, stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            raise RuntimeError(f"{name} failed with exit code {r.returncode}; see {out}/gbench_{name}.log")
+        data = json.loads(json_path.read_text())
+        for b in data["benchmarks"]:
+            if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+                continue
+            run_name = b.get("run_name", b["name"])
+            ips = b.get("items_per_second")
+            if b.get("error_occurred"):
+                results[run_name] = {"error": b.get("error_message")}
+                continue
+            results[run_name] = {
+                "ns_per_item": 1e9 / ips if ips else None,
+                "items_per_second": ips,
+                "real_time": b["real_time"],
+                "time_unit": b["time_unit"],
+                "iterations": b["iterations"],
+            }
+        log(f"    done in {time.time() - t0:.0f}s")
+
+    rows = []
+    for group, mine, base, base_name in PAIRS:
+        m, b = results.get(mine), results.get(base)
+        row = {"operation": group, "tether": mine, "baseline": base, "baseline_kind": base_name,
+               "tether_ns": m.get("ns_per_item") if m else None,
+               "baseline_ns": b.get("ns_per_item") if b else None,
+               "tether_items_s": m.get("items_per_second") if m else None,
+               "baseline_items_s": b.get("items_per_second") if b else None}
+        row["speedup"] = (row["baseline_ns"] / row["tether_ns"]
+                          if row["tether_ns"] and row["baseline_ns"] else None)
+        rows.append(row)
+    with open(out / "primitives.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    (out / "primitives.json").write_text(json.dumps({"benchmarks": results, "pairs": rows}, indent=1))
+
+    labels = [r["operation"] for r in rows if r["tether_ns"] or r["baseline_ns"]]
+    sel = [r for r in rows if r["tether_ns"] or r["baseline_ns"]]
+    svg = svgplot.bar_chart(
+        "tether primitives vs their baselines (time per operation, lower is better)", labels,
+        [{"name": "tether", "values": [r["tether_ns"] for r in sel], "color": "#1f77b4"},
+         {"name": "baseline", "values": [r["baseline_ns"] for r in sel], "color": "#bbbbbb"}],
+        "ns per operation (log scale)", subtitle="baseline: plain Asio (bare await for the resilience rows)",
+        value_fmt=lambda v: f"{v:.3g} ns")
+    (out / "primitives.svg").write_text(svg)
+    return {"benchmarks": results, "pairs": rows}
+
+
+# --------------------------------------------------------------------------------------
+# memory
+
+
+def run_memory(args, out):
+    if not args.memory or not Path(args.memory).exists():
+        log("  memory_bench missing, skipped")
+        return None
+    r = subprocess.run([args.memory, "100000"], capture_output=True, text=True)
+    (out / "memory.log").write_text(r.stdout + r.stderr)
+    if r.returncode != 0:
+        raise RuntimeError(f"memory_bench failed ({r.returncode}): {r.stderr.strip()}")
+    res = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("{"):
+            d = json.loads(line)
+            res[d["variant"]] = d
+    (out / "memory.json").write_text(json.dumps(res, indent=1))
+    for k, d in res.items():
+        if "skipped" in d:
+            log(f"  {k}: skipped ({d['skipped']})")
+        else:
+            log(f"  {k}: {d['malloc_bytes_per_child']:.0f} B/child (malloc), "
+                f"{d['heap_bytes_per_child']:.0f} B/child (operator new), "
+                f"{d['allocations_per_child']:.2f} allocations/child")
+    return res
+
+
+# --------------------------------------------------------------------------------------
+# queue vs batch
+
+
+def read_csv_text(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def run_queue_vs_batch(args, out, quick, full):
+    if not args.queue_vs_batch or not Path(args.queue_vs_batch).exists():
+        log("  queue_vs_batch_bench missing, skipped")
+        return None
+    n = int(os.environ.get("TETHER_BENCH_N", "2000" if quick else "10000"))
+    seed = os.environ.get("TETHER_BENCH_SEED", "1")
+    real_widths = ("1,2,4,8,16,32,64,128,256,512" if full else "32,64,256,512")
+    repeat = "1" if quick else ("5" if full else "3")
+    if quick:
+        real_widths = "64,512"
+    virtual_widths = "1,2,4,8,16,32,64,128,256,512"
+    durations_dir = out / "durations"
+    durations_dir.mkdir(exist_ok=True)
+    rows = []
+    errors = []
+    skipped = None
+    for clock, widths in (("virtual", virtual_widths), ("real", real_widths)):
+        cmd = [args.queue_vs_batch, "--n", str(n), "--seed", seed, "--clock", clock, "--widths", widths,
+               "--durations-dir", str(durations_dir), "--repeat", repeat if clock == "real" else "1"]
+        log(f"  tether, {clock} time, N={n}, W={widths}" + (f", median of {repeat}" if clock == "real" else ""))
+        t0 = time.time()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        got = read_csv_text(r.stdout)
+        rows += got
+        if r.returncode == 3:
+            skipped = r.stderr.strip()
+            log(f"    {skipped}")
+        elif r.returncode != 0:
+            bad = [g for g in got if g.get("error")]
+            if not bad:  # a crash, not a reported failure
+                raise RuntimeError(f"queue_vs_batch_bench failed ({r.returncode}): {r.stderr.strip()[-600:]}")
+            errors.extend(f"{g['clock']} {g['dist']} W={g['width']} {g['strategy']}: {g['error']}" for g in bad)
+            log(f"    {len(bad)} run(s) FAILED, e.g. {errors[-1]}")
+        log(f"    done in {time.time() - t0:.0f}s")
+
+    if args.python and Path(args.python).exists():
+        cmd = [args.python, str(HERE / "python" / "queue_vs_batch.py"), "--durations-dir", str(durations_dir),
+               "--widths", real_widths, "--seed", seed, "--mean-us", "1000", "--header", "--repeat", repeat]
+        log(f"  asyncio ({args.python}), real time, W={real_widths}, median of {repeat}")
+        t0 = time.time()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            log(f"    asyncio peer failed ({r.returncode}): {r.stderr.strip()[-400:]}")
+        else:
+            rows += read_csv_text(r.stdout)
+        log(f"    done in {time.time() - t0:.0f}s")
+    else:
+        log("  python3 not found: asyncio peer skipped")
+
+    if not rows:
+        return None
+    fields = list(rows[0].keys())
+    with open(out / "queue_vs_batch.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+    # Per (impl, clock, dist, W): the three strategies side by side.
+    def key(r):
+        return (r["impl"], r["clock"], r["dist"], int(r["width"]))
+
+    # Repetitions: the median makespan (and its row) stands for the cell.
+    reps = {}
+    for r in rows:
+        reps.setdefault(key(r) + (r["strategy"],), []).append(r)
+    table = {}
+    for k, rs in reps.items():
+        good = [r for r in rs if not r.get("error")]
+        if good:
+            good.sort(key=lambda r: float(r["makespan_s"]))
+            chosen = dict(good[(len(good) - 1) // 2])
+            chosen["reps"] = len(good)
+        else:
+            chosen = dict(rs[0])
+        table.setdefault(k[:4], {})[k[4]] = chosen
+    summary = []
+    for (impl, clock, dist, wdt), strat in sorted(table.items()):
+        s = {"impl": impl, "clock": clock, "dist": dist, "width": wdt}
+        for st in STRATEGIES:
+            if st in strat and strat[st].get("error"):
+                s[f"{st}_error"] = strat[st]["error"]
+            elif st in strat:
+                s[f"{st}_s"] = float(strat[st]["makespan_s"])
+                s[f"{st}_jobs_s"] = float(strat[st]["throughput_jobs_s"])
+                s[f"{st}_vs_ideal"] = float(strat[st]["ratio_to_ideal"])
+                s[f"{st}_peak_bytes"] = strat[st]["peak_bytes"]
+                s[f"{st}_cpu_ns_per_job"] = strat[st]["cpu_ns_per_job"]
+        if "pool_s" in s and "batch_s" in s:
+            s["batch_over_pool"] = s["batch_s"] / s["pool_s"]
+        summary.append(s)
+    sfields = sorted({k for s in summary for k in s}, key=lambda k: (k not in ("impl", "clock", "dist", "width"), k))
+    with open(out / "queue_vs_batch_summary.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=sfields)
+        w.writeheader()
+        w.writerows(summary)
+
+    # Plots: throughput vs W per distribution (real timers), and the virtual-time overhead.
+    colors = {"pool": "#1f77b4", "batch": "#d62728", "window": "#2ca02c"}
+    for dist in DISTS:
+        series = []
+        for impl, label in (("tether", "tether"), ("asyncio", "asyncio"), ("ideal", "ideal")):
+            for st in STRATEGIES:
+                if impl == "ideal" and st == "window":
+                    continue  # the window's ideal is the pool's
+                pts = [(s["width"], s.get(f"{st}_jobs_s")) for s in summary
+                       if s["impl"] == impl and s["clock"] == "real" and s["dist"] == dist]
+                if pts and any(p[1] for p in pts):
+                    name = f"{label} {st}" if impl != "ideal" else f"ideal {st}{' / window' if st == 'pool' else ''}"
+                    c = colors[st]
+                    style = {"tether": "solid", "asyncio": "dotted", "ideal": "dashed"}[impl]
+                    series.append({"name": name, "points": pts, "style": style,
+                                   "color": c if impl != "asyncio" else _lighter(c)})
+        svg = svgplot.line_chart(
+            f"Queue vs batch: {dist} durations (mean 1 ms), N = {n}, real timers", series, "width W (log scale)",
+            "jobs per second (log scale)", log_x=True, log_y=True,
+            subtitle="solid: tether; dotted: Python asyncio (the same jobs); dashed: zero-overhead ideal")
+        (out / f"queue_vs_batch_{dist}.svg").write_text(svg)
+    series = []
+    for dist in DISTS:
+        for st in STRATEGIES:
+            pts = [(s["width"], float(s.get(f"{st}_cpu_ns_per_job") or 0) or None) for s in summary
+                   if s["impl"] == "tether" and s["clock"] == "virtual" and s["dist"] == dist]
+            if pts and any(p[1] for p in pts) and dist == "lognormal":
+                series.append({"name": f"{st}", "points": pts, "color": colors[st]})
+    svg = svgplot.line_chart(
+        f"Virtual time: CPU cost per job (lognormal, N = {n})", series, "width W (log scale)",
+        "ns of CPU per job", log_x=True, log_y=False,
+        subtitle="wall time of the whole run / N on tether::testing::virtual_clock (sleep + spawn/queue + join)")
+    (out / "queue_vs_batch_virtual_cpu.svg").write_text(svg)
+    result = {"n": n, "seed": seed, "repeat": int(repeat), "real_widths": real_widths, "virtual_widths": virtual_widths,
+              "summary": summary, "skipped": skipped, "errors": errors}
+    if errors:
+        (out / "queue_vs_batch_errors.txt").write_text("\n".join(errors) + "\n")
+        raise PartialFailure(f"{len(errors)} queue-vs-batch run(s) failed; see queue_vs_batch_errors.txt",
+                             result)
+    return result
+
+
+class PartialFailure(RuntimeError):
+    """A section that produced results but also failed runs."""
+
+    def __init__(self, msg, result):
+        super().__init__(msg)
+        self.result = result
+
+
+def _lighter(color):
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(c + (255 - c) * 0.45) for c in (r, g, b))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+# --------------------------------------------------------------------------------------
+# scraper
+
+
+PAGE_COUNT = 10000
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_site(root, port):
+    html = root / "html"
+    (html / "p").mkdir(parents=True)
+    filler = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
+              "incididunt ut labore et dolore magna aliqua. ")
+    urls = []
+    for i in range(PAGE_COUNT):
+        links = "".join(f'<li><a href="/p/{(i * 7 + k * 131) % PAGE_COUNT:05d}.html">page {k}</a></li>'
+                        for k in range(8))
+        head = f"<!doctype html>\n<html><head><title>Page {i}</title></head><body><h1>Page {i}</h1><ul>{links}</ul>"
+        body = []
+        size = len(head)
+        while size < 4000:
+            chunk = f"<p>{i}: {filler}</p>\n"
+            body.append(chunk)
+            size += len(chunk)
+        (html / "p" / f"{i:05d}.html").write_text(head + "".join(body) + "</body></html>\n")
+        urls.append(f"http://127.0.0.1:{port}/p/{i:05d}.html")
+    (html / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+    (root / "urls.txt").write_text("\n".join(urls) + "\n")
+    for d, _, files in os.walk(root):  # the nginx worker may run as another user
+        os.chmod(d, 0o755)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o644)
+    return root / "urls.txt"
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+error_log {root}/error.log warn;
+pid {root}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    types {{ text/html html; text/plain txt; }}
+    default_type application/octet-stream;
+    client_body_temp_path {root}/tmp/body;
+    proxy_temp_path {root}/tmp/proxy;
+    fastcgi_temp_path {root}/tmp/fastcgi;
+    uwsgi_temp_path {root}/tmp/uwsgi;
+    scgi_temp_path {root}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root}/html;
+        location / {{ }}
+    }}
+}}
+"""
+
+WRK_ROTATE = """
+local i = 0
+request = function()
+  i = (i + 1) % {count}
+  return wrk.format(nil, string.format("/p/%05d.html", i))
+end
+"""
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def run_wrk(url, seconds, script=None):
+    cmd = ["wrk", "-t1", "-c64", f"-d{seconds}s"]
+    if script:
+        cmd += ["-s", str(script)]
+    cmd.append(url)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    rps = None
+    for line in r.stdout.splitlines():
+        if line.startswith("Requests/sec:"):
+            rps = float(line.split()[1])
+    return rps, r.stdout + r.stderr
+
+
+def sqlite_count(db, sql):
+    import sqlite3
+    try:
+        con = sqlite3.connect(db)
+        try:
+            return con.execute(sql).fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        return f"error: {e}"
+
+
+def scraper_help(binary):
+    try:
+        r = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10)
+        return r.stdout + r.stderr
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def run_scraper_section(args, out, quick):
+    nginx = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else shutil.which("nginx")
+    if not nginx:
+        log("  SKIPPED: nginx is not installed (Debian: apt-get install nginx-light)")
+        return {"skipped": "nginx is not installed"}
+    res = {"pages": PAGE_COUNT, "concurrency": 64}
+    root = Path(tempfile.mkdtemp(prefix="tether-bench-nginx-"))
+    port = free_port()
+    proc = None
+    try:
+        urls = make_site(root, port)
+        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (root / "tmp" / d).mkdir(parents=True, exist_ok=True)
+        os.chmod(root / "tmp", 0o755)
+        conf = root / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(root=root, port=port))
+        proc = subprocess.Popen([nginx, "-p", str(root), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                stderr=open(root / "nginx.stderr", "w"))
+        if not wait_port(port):
+            err = "".join(p.read_text() for p in (root / "nginx.stderr", root / "error.log") if p.exists())
+            log(f"  SKIPPED: nginx did not start: {err.strip()[-300:]}")
+            return {"skipped": f"nginx did not start: {err.strip()[-300:]}"}
+        log(f"  nginx (1 worker) on 127.0.0.1:{port}, {PAGE_COUNT} pages of ~4 KiB in {root}")
+        seconds = 2 if quick else 5
+
+        if shutil.which("wrk"):
+            script = root / "rotate.lua"
+            script.write_text(WRK_ROTATE.format(count=PAGE_COUNT))
+            run_wrk(f"http://127.0.0.1:{port}/p/00001.html", 1)  # warm-up
+            rps, text = run_wrk(f"http://127.0.0.1:{port}/p/00001.html", seconds)
+            (out / "wrk.txt").write_text(text)
+            res["wrk_rps"] = rps
+            log(f"  wrk -t1 -c64 -d{seconds}s (one page): {rps:,.0f} req/s" if rps else "  wrk failed")
+            rps2, text2 = run_wrk(f"http://127.0.0.1:{port}/", seconds, script)
+            (out / "wrk_rotating.txt").write_text(text2)
+            res["wrk_rotating_rps"] = rps2
+            if rps2:
+                log(f"  wrk -t1 -c64 -d{seconds}s (all {PAGE_COUNT} pages in turn, Lua): {rps2:,.0f} req/s")
+        else:
+            log("  wrk not installed: no server limit measured")
+
+        runs = 1 if quick else 3
+        res["runs"] = runs
+        if args.python and Path(args.python).exists():
+            got = []
+            for i in range(runs):
+                db = root / f"aiohttp{i}.db"
+                r = subprocess.run([args.python, str(HERE / "python" / "scraper_aiohttp.py"), "--urls", str(urls),
+                                    "--db", str(db), "--concurrency", "64"], capture_output=True, text=True)
+                if r.returncode != 0:
+                    log(f"  aiohttp pipeline failed: {r.stderr.strip()[-400:]}")
+                    res["aiohttp_error"] = r.stderr.strip()[-400:]
+                    break
+                got.append(json.loads(r.stdout.strip().splitlines()[-1]))
+            if got:
+                got.sort(key=lambda d: d["req_per_s"])
+                d = got[(len(got) - 1) // 2]
+                res["aiohttp"] = d
+                res["aiohttp_all_rps"] = [g["req_per_s"] for g in got]
+                res["aiohttp_rps"] = d["req_per_s"]
+                log(f"  aiohttp pipeline (seeds): {d['req_per_s']:,.0f} req/s (median of {len(got)}), "
+                    f"{d['ok']}/{d['urls']} ok, stored in SQLite")
+
+        scraper = args.scraper
+        if scraper and Path(scraper).exists():
+            help_text = scraper_help(scraper)
+            got = []
+            for i in range(runs):
+                db = root / f"tether{i}.db"
+                cmd = [scraper, "--urls", str(urls), "--concurrency", "64", "--rate", "0", "--quiet", "--db",
+                       str(db)]
+                for flag, value in (("--per-host", "64"), ("--depth", "0")):
+                    if flag in help_text:  # all pages are on one host; no crawling beyond the list
+                        cmd[1:1] = [flag, value]
+                res["scraper_cmd"] = " ".join(cmd)
+                t0 = time.perf_counter()
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                elapsed = time.perf_counter() - t0
+                (out / "scraper.log").write_text(r.stdout + r.stderr)
+                if r.returncode != 0:
+                    log(f"  tether scraper exited with {r.returncode}: {(r.stdout + r.stderr).strip()[-400:]}")
+                    res["scraper_error"] = f"exit {r.returncode}: {(r.stdout + r.stderr).strip()[-200:]}"
+                    break
+                got.append({"elapsed_s": elapsed, "rps": PAGE_COUNT / elapsed, "rows": _count_scraper_rows(db),
+                            "summary": (r.stdout + r.stderr).strip().splitlines()[-1:]})
+            if got and "scraper_error" not in res:
+                got.sort(key=lambda d: d["rps"])
+                d = got[(len(got) - 1) // 2]
+                res["scraper_elapsed_s"] = d["elapsed_s"]
+                res["scraper_rps"] = d["rps"]
+                res["scraper_all_rps"] = [g["rps"] for g in got]
+                res["scraper_rows"] = d["rows"]
+                res["scraper_summary"] = d["summary"]
+                log(f"  tether scraper: {d['rps']:,.0f} req/s (median of {len(got)}; process wall time "
+                    f"{d['elapsed_s']:.2f}s, start-up and SQLite included); rows: {d['rows']}; "
+                    f"its summary: {' '.join(d['summary'])}")
+        else:
+            log("  SKIPPED tether scraper: the `scraper` binary does not exist yet "
+                "(examples/scraper has no main target in this build)")
+            res["scraper_skipped"] = "scraper binary not built"
+    finally:
+        if proc:
+            proc.send_signal(signal.SIGQUIT)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+    (out / "scraper.json").write_text(json.dumps(res, indent=1))
+    labels, vals = [], []
+    for label, k in (("wrk -t1 -c64 (one page)", "wrk_rps"), ("wrk, all pages (Lua)", "wrk_rotating_rps"),
+                     ("tether scraper", "scraper_rps"), ("aiohttp pipeline (seeds)", "aiohttp_rps")):
+        if res.get(k):
+            labels.append(label)
+            vals.append(res[k])
+    if vals:
+        svg = svgplot.bar_chart("Scraper: 10,000 pages of ~4 KiB from local nginx, 64 concurrent", labels,
+                                [{"name": "requests per second", "values": vals, "color": "#1f77b4"}],
+                                "requests per second", log=False, value_fmt=lambda v: f"{v:,.0f}")
+        (out / "scraper.svg").write_text(svg)
+    return res
+
+
+def _count_scraper_rows(db):
+    """Rows in the scraper's database, whatever its table is called."""
+    import sqlite3
+    try:
+        con = sqlite3.connect(db)
+        try:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {t: con.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        return f"error: {e}"
+
+
+# --------------------------------------------------------------------------------------
+# targets
+
+
+def evaluate_targets(prim, mem, qvb, scr):
+    bench = (prim or {}).get("benchmarks", {})
+
+    def ns(name):
+        b = bench.get(name)
+        return b.get("ns_per_item") if b else None
+
+    def ips(name):
+        b = bench.get(name)
+        return b.get("items_per_second") if b else None
+
+    def ratio(a, b):
+        return ns(b) / ns(a) if ns(a) and ns(b) else None
+
+    t = []
+
+    def add(issue, what, value, op, threshold, unit, fmt, missing="header not landed"):
+        if value is None:
+            result = "SKIP"
+        elif op == "<=":
+            result = "PASS" if value <= threshold else "MISS"
+        else:
+            result = "PASS" if value >= threshold else "MISS"
+        t.append({"issue": issue, "target": what, "measured": value, "op": op, "threshold": threshold,
+                  "unit": unit, "result": result, "fmt": fmt, "note": missing if value is None else ""})
+
+    add("7/4", "queue 1P1C cap 16 vs asio channel", ratio("queue/tether/cap:16/pc:1", "queue/asio_channel/cap:16/pc:1"),
+        ">=", 25, "x", "{:.1f}x")
+    add("7/4", "queue 1P1C cap 1024 vs asio channel",
+        ratio("queue/tether/cap:1024/pc:1", "queue/asio_channel/cap:1024/pc:1"), ">=", 25, "x", "{:.1f}x")
+    for cap in (16, 1024):
+        v = ips(f"queue/tether/cap:{cap}/pc:1")
+        add("7/4", f"queue 1P1C cap {cap} throughput", v / 1e6 if v else None, ">=", 100, "M items/s", "{:.1f} M/s")
+    for cap in (16, 1024):
+        v = ips(f"queue/tether/cap:{cap}/pc:4")
+        add("4", f"queue 4P4C cap {cap} throughput", v / 1e6 if v else None, ">=", 50, "M items/s", "{:.1f} M/s")
+    add("7/3", "spawn+join per child (1M children)", ns("spawn_join/tether/1000000"), "<=", 100, "ns", "{:.1f} ns")
+    add("7/3", "spawn+join vs co_spawn (1M children)", ratio("spawn_join/tether/1000000", "spawn_join/asio/1000000"),
+        ">=", 2.5, "x", "{:.2f}x")
+    m = (mem or {}).get("tether", {})
+    add("7/3", "memory per pending child (100k, malloc in use)", m.get("malloc_bytes_per_child"), "<=", 256, "B",
+        "{:.0f} B")
+    add("7/3", "with_timeout around sync op", ns("timeout/tether"), "<=", 100, "ns", "{:.1f} ns")
+    add("7/4", "semaphore uncontended acquire+release", ns("semaphore_uncontended/tether"), "<=", 5, "ns",
+        "{:.2f} ns")
+    add("7/4", "semaphore contended (limit 4, 64 tasks)", ns("semaphore_contended/tether"), "<=", 100, "ns",
+        "{:.1f} ns")
+    add("2", "task await (sync-completing)", ns("task_await/tether"), "<=", 15, "ns", "{:.2f} ns")
+    add("2", "yield_now with 64 ready tasks", ns("yield64/tether"), "<=", 30, "ns", "{:.1f} ns")
+    add("5", "rate_limiter acquire + task (uncontended)", ns("resilience/rate_limiter"), "<=", 30, "ns", "{:.1f} ns")
+    add("5", "circuit_breaker call(task) (closed)", ns("resilience/circuit_breaker"), "<=", 30, "ns", "{:.1f} ns")
+
+    pool, pool_note = None, "queue_vs_batch did not run (headers not landed)"
+    if qvb:
+        for s in qvb["summary"]:
+            if s["impl"] == "tether" and s["clock"] == "real" and s["dist"] == "lognormal" and s["width"] == 64:
+                pool = s.get("pool_vs_ideal")
+                if s.get("pool_error"):
+                    pool_note = "the run FAILED: " + s["pool_error"]
+    add("7", "pool wall time / ideal (real timers, W=64, lognormal 1 ms)", pool, "<=", 1.05, "x", "{:.3f}x",
+        missing=pool_note)
+    if pool is None and pool_note.startswith("the run FAILED"):
+        t[-1]["result"] = "FAIL"
+
+    s = scr or {}
+    wrk, mine, py = s.get("wrk_rps"), s.get("scraper_rps"), s.get("aiohttp_rps")
+    why = s.get("skipped") or s.get("scraper_skipped") or s.get("scraper_error") or "not measured"
+    add("7/6", "scraper req/s vs wrk -t1 -c64", mine / wrk if mine and wrk else None, ">=", 0.90, "x",
+        "{:.0%}", missing=why)
+    add("7/6", "scraper req/s vs aiohttp pipeline", mine / py if mine and py else None, ">=", 10, "x", "{:.1f}x",
+        missing=why)
+    return t
+
+
+# --------------------------------------------------------------------------------------
+# report
+
+
+def fmt_opt(v, f="{:.3g}"):
+    return f.format(v) if v is not None else "—"
+
+
+def print_summary(machine, prim, mem, qvb, scr, targets):
+    log("")
+    log("=" * 100)
+    log(f"tether benchmarks — {machine['date']}")
+    log(f"  {machine['host_cpu']}, {machine['nproc']} CPUs, {machine['os']}, Linux {machine['kernel']}")
+    log(f"  {machine['compiler']}, flags: {machine['flags']} ({machine['build_type']}), Asio {machine['asio']}, "
+        f"Google Benchmark {machine['google_benchmark']}, {machine['python']}")
+    log(f"  load average at start {machine['loadavg_at_start']}, at end {machine.get('loadavg_at_end')} "
+        f"(other work on the machine skews absolute figures; ratios were measured side by side)")
+    if prim:
+        log("")
+        log(f"{'primitive':34} {'tether':>12} {'baseline':>12}  {'speedup':>8}  baseline")
+        for r in prim["pairs"]:
+            log(f"{r['operation']:34} {fmt_opt(r['tether_ns'], '{:.4g} ns'):>12} "
+                f"{fmt_opt(r['baseline_ns'], '{:.4g} ns'):>12}  {fmt_opt(r['speedup'], '{:.1f}x'):>8}  "
+                f"{r['baseline_kind']}")
+    if mem:
+        log("")
+        for k in ("tether", "asio"):
+            d = mem.get(k, {})
+            if "malloc_bytes_per_child" in d:
+                log(f"memory per pending child, {k:7}: {d['malloc_bytes_per_child']:.0f} B (malloc), "
+                    f"{d['heap_bytes_per_child']:.0f} B (operator new), {d['allocations_per_child']:.2f} allocs "
+                    f"— {d['what']}")
+            elif d:
+                log(f"memory per pending child, {k:7}: skipped ({d.get('skipped')})")
+    if qvb:
+        log("")
+        log(f"queue vs batch, N = {qvb['n']}, mean 1 ms; makespan / exact ideal, and batch/pool wall-time ratio")
+        log(f"{'impl':8} {'clock':8} {'dist':12} {'W':>4} {'pool':>12} {'batch':>12} {'window':>12} "
+            f"{'batch/pool':>10}")
+        for s in qvb["summary"]:
+            if s["impl"] == "ideal" or (s["clock"] == "virtual" and s["width"] not in (1, 16, 64, 512)):
+                continue
+            cells = [fmt_opt(s.get(f'{st}_vs_ideal'), '{:.3f}') if not s.get(f"{st}_error") else "FAILED"
+                     for st in STRATEGIES]
+            log(f"{s['impl']:8} {s['clock']:8} {s['dist']:12} {s['width']:>4} {cells[0]:>12} {cells[1]:>12} "
+                f"{cells[2]:>12} {fmt_opt(s.get('batch_over_pool'), '{:.2f}x'):>10}")
+    if scr:
+        log("")
+        for label, k in (("wrk -t1 -c64, one page", "wrk_rps"), ("wrk -t1 -c64, all pages", "wrk_rotating_rps"),
+                         ("tether scraper", "scraper_rps"), ("aiohttp pipeline", "aiohttp_rps")):
+            log(f"scraper: {label:28} {fmt_opt(scr.get(k), '{:,.0f} req/s')}")
+        if scr.get("skipped"):
+            log(f"scraper: skipped — {scr['skipped']}")
+    log("")
+    log(f"{'targets (issue)':66} {'measured':>12} {'target':>12}  result")
+    for t in targets:
+        meas = t["fmt"].format(t["measured"]) if t["measured"] is not None else "—"
+        thr = f"{t['op']} {t['threshold']:g}{'' if t['unit'] in ('x',) else ' ' + t['unit']}"
+        if t["unit"] == "x" and t["fmt"] == "{:.0%}":
+            thr = f"{t['op']} {t['threshold']:.0%}"
+        note = f"  ({t['note']})" if t["note"] else ""
+        log(f"{t['target'] + ' (' + t['issue'] + ')':66} {meas:>12} {thr:>12}  {t['result']}{note}")
+    counts = {r: sum(1 for t in targets if t["result"] == r) for r in ("PASS", "MISS", "FAIL", "SKIP")}
+    log(f"\n{counts['PASS']} PASS, {counts['MISS']} MISS, {counts['FAIL']} FAIL (run failed), "
+        f"{counts['SKIP']} SKIP (not measurable yet)")
+    log("=" * 100)
+
+
+def write_markdown(out, machine, prim, mem, qvb, scr, targets):
+    L = []
+    L.append(f"Measured {machine['date']} on {machine['host_cpu']} ({machine['nproc']} CPUs), {machine['os']}, "
+             f"Linux {machine['kernel']}; {machine['compiler']}, `{machine['flags']}` ({machine['build_type']}); "
+             f"Asio {machine['asio']}; Google Benchmark {machine['google_benchmark']}; {machine['python']}; "
+             f"{machine.get('nginx') or 'nginx absent'}; {machine.get('wrk') or 'wrk absent'}; "
+             f"tether {machine['git']}. Load average (1/5/15 min) at start {machine['loadavg_at_start']}, "
+             f"at end {machine.get('loadavg_at_end')}.")
+    L.append("")
+    L.append("### Targets")
+    L.append("")
+    L.append("| target (issue) | measured | target | result |")
+    L.append("|---|---:|---:|---|")
+    for t in targets:
+        meas = t["fmt"].format(t["measured"]) if t["measured"] is not None else "—"
+        thr = (f"{t['op']} {t['threshold']:.0%}" if t["fmt"] == "{:.0%}"
+               else f"{t['op']} {t['threshold']:g}{'' if t['unit'] == 'x' else ' ' + t['unit']}")
+        thr = thr.replace("<=", "≤").replace(">=", "≥")
+        res = t["result"] + (f" ({t['note']})" if t["note"] else "")
+        L.append(f"| {t['target']} ({t['issue']}) | {meas} | {thr} | **{res}** |")
+    if prim:
+        L.append("")
+        L.append("### Primitives (median of repetitions; time per operation)")
+        L.append("")
+        L.append("| operation | tether | baseline | speedup | baseline is |")
+        L.append("|---|---:|---:|---:|---|")
+        for r in prim["pairs"]:
+            L.append(f"| {r['operation']} | {fmt_opt(r['tether_ns'], '{:.4g} ns')} | "
+                     f"{fmt_opt(r['baseline_ns'], '{:.4g} ns')} | {fmt_opt(r['speedup'], '{:.1f}×')} | "
+                     f"{r['baseline_kind']} |")
+    if mem:
+        L.append("")
+        L.append("### Memory per pending child (100,000 children)")
+        L.append("")
+        L.append("| variant | malloc in use | operator new payload | allocations | resident set |")
+        L.append("|---|---:|---:|---:|---:|")
+        for k in ("tether", "asio"):
+            d = mem.get(k, {})
+            if "malloc_bytes_per_child" in d:
+                L.append(f"| {k}: {d['what']} | {d['malloc_bytes_per_child']:.0f} B | "
+                         f"{d['heap_bytes_per_child']:.0f} B | {d['allocations_per_child']:.2f} | "
+                         f"{d['rss_bytes_per_child']:.0f} B |")
+            elif d:
+                L.append(f"| {k} | skipped: {d.get('skipped')} | | | |")
+    if qvb:
+        L.append("")
+        L.append(f"### Queue vs batch (N = {qvb['n']}, mean 1 ms, seed {qvb['seed']})")
+        L.append("")
+        L.append("Makespan divided by the strategy's exact zero-overhead schedule (1.000 = no overhead), "
+                 "throughput of the pool, and how much longer the batch takes than the pool.")
+        L.append("")
+        L.append("| impl | clock | distribution | W | pool | batch | window | pool jobs/s | batch / pool |")
+        L.append("|---|---|---|---:|---:|---:|---:|---:|---:|")
+        for s in qvb["summary"]:
+            if s["impl"] == "ideal" and s["clock"] == "virtual":
+                continue
+            if s["clock"] == "virtual" and s["width"] not in (1, 16, 64, 512):
+                continue
+            cells = [fmt_opt(s.get(f'{st}_vs_ideal'), '{:.3f}') if not s.get(f"{st}_error") else "FAILED"
+                     for st in STRATEGIES]
+            L.append(f"| {s['impl']} | {s['clock']} | {s['dist']} | {s['width']} | {cells[0]} | {cells[1]} | "
+                     f"{cells[2]} | {fmt_opt(s.get('pool_jobs_s'), '{:,.0f}')} | "
+                     f"{fmt_opt(s.get('batch_over_pool'), '{:.2f}×')} |")
+        cpu = [s for s in qvb["summary"] if s["impl"] == "tether" and s["clock"] == "virtual"
+               and s["width"] == 64]
+        if cpu:
+            L.append("")
+            L.append("CPU per job on virtual time at W = 64 (whole run / N), and peak heap growth at W = 64 "
+                     "on real timers:")
+            L.append("")
+            L.append("| distribution | pool | batch | window | pool peak | batch peak | window peak |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|")
+            real = {s["dist"]: s for s in qvb["summary"]
+                    if s["impl"] == "tether" and s["clock"] == "real" and s["width"] == 64}
+            for s in cpu:
+                r = real.get(s["dist"], {})
+                L.append(f"| {s['dist']} | " + " | ".join(
+                    fmt_opt(float(s.get(f'{st}_cpu_ns_per_job') or 0) or None, '{:.0f} ns') for st in STRATEGIES)
+                    + " | " + " | ".join(fmt_opt(float(r.get(f'{st}_peak_bytes') or 0) / 1024 or None,
+                                                 '{:,.0f} KiB') for st in STRATEGIES) + " |")
+    if scr:
+        L.append("")
+        L.append("### Scraper (10,000 pages of ~4 KiB, 64 concurrent, local nginx with one worker)")
+        L.append("")
+        L.append("| client | requests/s | vs wrk |")
+        L.append("|---|---:|---:|")
+        wrk = scr.get("wrk_rps")
+        for label, k in (("wrk -t1 -c64, one page (the target's reference)", "wrk_rps"),
+                         ("wrk -t1 -c64, all 10,000 pages in turn (Lua script)", "wrk_rotating_rps"),
+                         ("tether scraper (process wall time, SQLite included)", "scraper_rps"),
+                         ("seeds' aiohttp pipeline (SQLite included)", "aiohttp_rps")):
+            v = scr.get(k)
+            L.append(f"| {label} | {fmt_opt(v, '{:,.0f}')} | "
+                     f"{fmt_opt(v / wrk if v and wrk else None, '{:.0%}')} |")
+        if scr.get("runs"):
+            L.append("")
+            L.append(f"Median of {scr['runs']} runs each for the two pipelines "
+                     f"(tether: {', '.join(f'{v:,.0f}' for v in scr.get('scraper_all_rps', []))}; "
+                     f"aiohttp: {', '.join(f'{v:,.0f}' for v in scr.get('aiohttp_all_rps', []))} req/s); "
+                     "wrk ran for a fixed time after a 1 s warm-up.")
+        for k in ("skipped", "scraper_skipped", "scraper_error"):
+            if scr.get(k):
+                L.append(f"\n{k.replace('_', ' ')}: {scr[k]}")
+    (out / "summary.md").write_text("\n".join(L) + "\n")
+
+
+# --------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description="tether benchmark driver")
+    ap.add_argument("--out", required=True, help="results folder")
+    ap.add_argument("--gbench", action="append", default=[], help="a Google Benchmark binary (repeatable)")
+    ap.add_argument("--memory", help="memory_bench binary")
+    ap.add_argument("--queue-vs-batch", help="queue_vs_batch_bench binary")
+    ap.add_argument("--scraper", help="tether's scraper binary (empty: not built)")
+    ap.add_argument("--python", default="/usr/bin/python3", help="Python for the asyncio/aiohttp peers")
+    ap.add_argument("--compiler", default="?")
+    ap.add_argument("--flags", default="?")
+    ap.add_argument("--build-type", default="?")
+    ap.add_argument("--asio-version", default="?")
+    ap.add_argument("--only", default=os.environ.get("TETHER_BENCH_ONLY", ""),
+                    help="comma-separated sections: " + ",".join(SECTIONS))
+    ap.add_argument("--publish", default=os.environ.get("TETHER_BENCH_PUBLISH", ""),
+                    help="also copy SVGs and summary.md here (e.g. docs/benchmarks)")
+    args = ap.parse_args()
+
+    quick, full = env_flag("TETHER_BENCH_QUICK"), env_flag("TETHER_BENCH_FULL")
+    only = [s for s in args.only.split(",") if s] or SECTIONS
+    for s in only:
+        if s not in SECTIONS:
+            ap.error(f"unknown section {s!r} (choose from {', '.join(SECTIONS)})")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    machine = machine_info(args)
+    (out / "machine.json").write_text(json.dumps(machine, indent=1))
+    log(f"tether benchmarks -> {out}  (sections: {', '.join(only)}{', quick' if quick else ''}"
+        f"{', full sweep' if full else ''})")
+
+    prim = mem = qvb = scr = None
+    failures = []
+    t_start = time.time()
+    for section in only:
+        log(f"\n[{section}]")
+        try:
+            if section == "primitives":
+                prim = run_primitives(args, out, quick, full)
+            elif section == "memory":
+                mem = run_memory(args, out)
+            elif section == "queue_vs_batch":
+                qvb = run_queue_vs_batch(args, out, quick, full)
+            elif section == "scraper":
+                scr = run_scraper_section(args, out, quick)
+        except PartialFailure as e:
+            failures.append(f"{section}: {e}")
+            log(f"  FAILED: {e}")
+            if section == "queue_vs_batch":
+                qvb = e.result
+        except Exception as e:  # noqa: BLE001 - report and go on with the other sections
+            failures.append(f"{section}: {e}")
+            log(f"  FAILED: {e}")
+
+    machine["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    (out / "machine.json").write_text(json.dumps(machine, indent=1))
+    targets = evaluate_targets(prim, mem, qvb, scr)
+    results = {"machine": machine, "primitives": prim, "memory": mem, "queue_vs_batch": qvb, "scraper": scr,
+               "targets": targets, "failures": failures, "seconds": time.time() - t_start}
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    with open(out / "targets.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["issue", "target", "measured", "op", "threshold", "unit", "result",
+                                          "note"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(targets)
+    write_markdown(out, machine, prim, mem, qvb, scr, targets)
+    print_summary(machine, prim, mem, qvb, scr, targets)
+    log(f"results: {out} ({time.time() - t_start:.0f}s)")
+
+    if args.publish:
+        dest = Path(args.publish)
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in list(out.glob("*.svg")) + [out / "summary.md", out / "targets.csv", out / "machine.json"]:
+            if f.exists():
+                shutil.copy2(f, dest / f.name)
+        log(f"published SVGs and summary.md to {dest}")
+
+    if failures:
+        log("FAILED sections: " + "; ".join(failures))
+        return 1
+    if env_flag("TETHER_BENCH_STRICT") and any(t["result"] in ("MISS", "FAIL") for t in targets):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
