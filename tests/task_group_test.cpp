@@ -109,7 +109,10 @@ TEST_CASE("TG-01 children's results; the body's end does not cancel children",
                 size_after_first = tg.size(); // finished children leave the live set
             };
             co_await with_task_group(body);
-            CHECK(co_await now_minus(t0) == 200ms);
+            {
+                auto awaited = co_await now_minus(t0);
+                CHECK(awaited == 200ms);
+            }
             CHECK(size_after_first == 1);
             REQUIRE(h1.done());
             REQUIRE(h2.done());
@@ -127,7 +130,10 @@ TEST_CASE("TG-01 children's results; the body's end does not cancel children",
                 h2 = tg.spawn(sleep_then(200ms, 11));
             };
             co_await with_task_group(body);
-            CHECK(co_await now_minus(t0) == 350ms);
+            {
+                auto awaited = co_await now_minus(t0);
+                CHECK(awaited == 350ms);
+            }
             CHECK(h1.result() == 42);
             CHECK(h2.result() == 11);
         });
@@ -143,7 +149,10 @@ TEST_CASE("TG-01 children's results; the body's end does not cancel children",
             };
             const int v = co_await with_task_group(body);
             CHECK(v == 7);
-            CHECK(co_await now_minus(t0) == 200ms);
+            {
+                auto awaited = co_await now_minus(t0);
+                CHECK(awaited == 200ms);
+            }
             CHECK(h1.result() + h2.result() == 53);
         });
     }
@@ -779,7 +788,10 @@ TEST_CASE("TG-16 spawning while the group is joining is allowed", "[task_group][
             };
             co_await with_task_group(body);
             CHECK(done == 2);
-            CHECK(co_await now_minus(t0) == 200ms);
+            {
+                auto awaited = co_await now_minus(t0);
+                CHECK(awaited == 200ms);
+            }
         });
     }
     SECTION("hydra: every child spawns two more until a sibling fails") {
@@ -959,7 +971,10 @@ TEST_CASE("TG-19 tg.cancel() cancels every descendant and the group ends normall
                 }
                 co_return 1;
             };
-            CHECK(co_await with_task_group(fallback) == -1);
+            {
+                auto awaited = co_await with_task_group(fallback);
+                CHECK(awaited == -1);
+            }
         });
     }
 }
@@ -1021,7 +1036,10 @@ TEST_CASE("co_await on a child handle", "[task_group][child]") {
             int& ra = co_await a; // a reference to the value held by the handle
             CHECK(ra == 1);
             CHECK(&ra == &a.result());
-            CHECK(co_await std::move(b) == 2); // finished already: no suspension
+            {
+                auto awaited = co_await std::move(b);
+                CHECK(awaited == 2);
+            } // finished already: no suspension
             child<void> f = tg.spawn(throw_now(8));
             try {
                 co_await f;
@@ -1090,7 +1108,10 @@ TEST_CASE("cancelling one child cancels its nested group too, and nothing else",
             victim.cancel();
             victim.cancel(); // no effect the second time
             CHECK_THROWS_AS(co_await victim, cancelled_error);
-            CHECK(co_await sibling == 2);
+            {
+                auto awaited = co_await sibling;
+                CHECK(awaited == 2);
+            }
         };
         co_await with_task_group(body);
     });
@@ -1351,8 +1372,14 @@ TEST_CASE("spawning a scope awaitable converts it into a child", "[task_group]")
             child<int> fast = tg.spawn(tether::with_timeout(1s, sleep_then(10ms, 1)));
             child<std::optional<int>> moved_on =
                 tg.spawn(tether::move_on_after(10ms, sleep_then(1s, 3)));
-            CHECK(co_await fast == 1);
-            CHECK_FALSE(co_await moved_on);
+            {
+                auto awaited = co_await fast;
+                CHECK(awaited == 1);
+            }
+            {
+                auto awaited = co_await moved_on;
+                CHECK_FALSE(awaited);
+            }
             tg.spawn(tether::with_timeout(10ms, sleep_then(1s, 2))); // its timeout is a failure
         };
         try {

@@ -110,7 +110,10 @@ TEST_CASE("T-01 expiry: cancelled_error inside, timeout_error only outside", "[t
         CHECK(caught);
         CHECK(inside_cancelled);
         CHECK_FALSE(inside_timeout);
-        CHECK(co_await now_minus(t0) == 10ms);
+        {
+            auto awaited = co_await now_minus(t0);
+            CHECK(awaited == 10ms);
+        }
         // The task is not left cancelled.
         co_await tether::yield_now();
         co_await tether::sleep_for(1s);
@@ -123,10 +126,16 @@ TEST_CASE("T-02 absolute deadline", "[timeout][T-02]") {
         const auto t0 = co_await tether::this_task::now();
         const auto d = t0 + 10ms;
         CHECK_THROWS_AS(co_await with_deadline(d, tether::sleep_for(10s)), timeout_error);
-        CHECK(co_await tether::this_task::now() == d); // fired exactly at d
+        {
+            auto awaited = co_await tether::this_task::now();
+            CHECK(awaited == d);
+        } // fired exactly at d
         auto r = co_await move_on_at(d + 5ms, tether::sleep_for(10s));
         CHECK_FALSE(r);
-        CHECK(co_await tether::this_task::now() == d + 5ms);
+        {
+            auto awaited = co_await tether::this_task::now();
+            CHECK(awaited == d + 5ms);
+        }
     });
 }
 
@@ -134,15 +143,38 @@ TEST_CASE("T-03 a deadline not reached, or none", "[timeout][T-03]") {
     run_test([]() -> task<void> {
         co_await remember_scheduler();
         const auto t0 = co_await tether::this_task::now();
-        CHECK(co_await with_timeout(10s, sleep_then(10ms, 5)) == 5);
-        CHECK(co_await now_minus(t0) == 10ms);
+        {
+            auto awaited = co_await with_timeout(10s, sleep_then(10ms, 5));
+            CHECK(awaited == 5);
+        }
+        {
+            auto awaited = co_await now_minus(t0);
+            CHECK(awaited == 10ms);
+        }
         CHECK(current_scheduler->pending_timers() == 0); // the deadline was disarmed
         // Disabled: no deadline at all.
-        CHECK(co_await with_deadline(tether::clock::time_point::max(), sleep_then(1h, 6)) == 6);
-        CHECK(co_await with_timeout(std::chrono::hours::max(), sleep_then(1h, 7)) == 7);
-        CHECK(co_await with_timeout(tether::clock::duration::max(), sleep_then(1h, 8)) == 8);
-        CHECK(co_await move_on_after(std::chrono::duration<double>(1e300), sleep_then(1h, 9)) == 9);
-        CHECK(co_await now_minus(t0) == 10ms + 4h);
+        {
+            auto awaited =
+                co_await with_deadline(tether::clock::time_point::max(), sleep_then(1h, 6));
+            CHECK(awaited == 6);
+        }
+        {
+            auto awaited = co_await with_timeout(std::chrono::hours::max(), sleep_then(1h, 7));
+            CHECK(awaited == 7);
+        }
+        {
+            auto awaited = co_await with_timeout(tether::clock::duration::max(), sleep_then(1h, 8));
+            CHECK(awaited == 8);
+        }
+        {
+            auto awaited =
+                co_await move_on_after(std::chrono::duration<double>(1e300), sleep_then(1h, 9));
+            CHECK(awaited == 9);
+        }
+        {
+            auto awaited = co_await now_minus(t0);
+            CHECK(awaited == 10ms + 4h);
+        }
     });
 }
 
@@ -158,12 +190,27 @@ TEST_CASE("T-04 a deadline already expired at entry", "[timeout][T-04]") {
         CHECK_THROWS_AS(co_await with_timeout(-11s, yields()), timeout_error);
         CHECK_THROWS_AS(co_await with_deadline(t0, yields()), timeout_error);
         CHECK_THROWS_AS(co_await with_deadline(t0 - 1h, yields()), timeout_error);
-        CHECK_FALSE(co_await move_on_after(0s, yields()));
-        CHECK_FALSE(co_await move_on_after(0s, tether::sleep_for(1s)));
-        CHECK(co_await now_minus(t0) == 0s);
+        {
+            auto awaited = co_await move_on_after(0s, yields());
+            CHECK_FALSE(awaited);
+        }
+        {
+            auto awaited = co_await move_on_after(0s, tether::sleep_for(1s));
+            CHECK_FALSE(awaited);
+        }
+        {
+            auto awaited = co_await now_minus(t0);
+            CHECK(awaited == 0s);
+        }
         // (b) work without a cancellation point completes.
-        CHECK(co_await with_timeout(0s, no_cancellation_point(3)) == 3);
-        CHECK(co_await move_on_at(t0, no_cancellation_point(4)) == std::optional<int>(4));
+        {
+            auto awaited = co_await with_timeout(0s, no_cancellation_point(3));
+            CHECK(awaited == 3);
+        }
+        {
+            auto awaited = co_await move_on_at(t0, no_cancellation_point(4));
+            CHECK(awaited == std::optional<int>(4));
+        }
         co_await tether::yield_now(); // nothing is left cancelled
     });
 }
@@ -174,7 +221,10 @@ TEST_CASE("T-05 a relative deadline starts counting on entry", "[timeout][T-05]"
         co_await tether::sleep_for(3s);
         const auto entry = co_await tether::this_task::now();
         CHECK_THROWS_AS(co_await std::move(pending), timeout_error);
-        CHECK(co_await now_minus(entry) == 5s); // entry + 5, not t0 + 5
+        {
+            auto awaited = co_await now_minus(entry);
+            CHECK(awaited == 5s);
+        } // entry + 5, not t0 + 5
     });
 }
 
@@ -229,7 +279,10 @@ TEST_CASE("T-08 an external cancel inside an unexpired timeout stays a cancellat
                     throw;
                 }
             };
-            CHECK_FALSE(co_await tether::with_cancel_scope(region));
+            {
+                auto awaited = co_await tether::with_cancel_scope(region);
+                CHECK_FALSE(awaited);
+            }
             CHECK(saw_cancel);
         });
     }
@@ -249,7 +302,10 @@ TEST_CASE("T-08 an external cancel inside an unexpired timeout stays a cancellat
                     throw;
                 }
             };
-            CHECK_FALSE(co_await tether::with_cancel_scope(region));
+            {
+                auto awaited = co_await tether::with_cancel_scope(region);
+                CHECK_FALSE(awaited);
+            }
             CHECK(saw_cancel);
         });
     }
@@ -351,11 +407,23 @@ TEST_CASE("T-11 a completion that beats a simultaneous expiry returns its value;
             "cancellation point") {
         run_test([]() -> task<void> {
             const auto t0 = co_await tether::this_task::now();
-            CHECK(co_await with_deadline(t0 + 10ms, tether::shield(sleep_then(20ms, 42))) == 42);
-            CHECK(co_await with_timeout(10ms, tether::shield(sleep_then(20ms, 43))) == 43);
-            CHECK(co_await move_on_after(10ms, tether::shield(sleep_then(20ms, 44))) ==
-                  std::optional<int>(44));
-            CHECK(co_await now_minus(t0) == 60ms);
+            {
+                auto awaited =
+                    co_await with_deadline(t0 + 10ms, tether::shield(sleep_then(20ms, 42)));
+                CHECK(awaited == 42);
+            }
+            {
+                auto awaited = co_await with_timeout(10ms, tether::shield(sleep_then(20ms, 43)));
+                CHECK(awaited == 43);
+            }
+            {
+                auto awaited = co_await move_on_after(10ms, tether::shield(sleep_then(20ms, 44)));
+                CHECK(awaited == std::optional<int>(44));
+            }
+            {
+                auto awaited = co_await now_minus(t0);
+                CHECK(awaited == 60ms);
+            }
             co_await tether::yield_now(); // the task carries no leftover cancellation
         });
     }
@@ -409,7 +477,10 @@ TEST_CASE("T-12 nested timeouts with the same deadline: the outer one owns it", 
                 s2_caught = !(co_await std::move(a2));
                 s1_caught = s1.cancel_called();
             };
-            CHECK(co_await tether::with_cancel_scope(r1));
+            {
+                auto awaited = co_await tether::with_cancel_scope(r1);
+                CHECK(awaited);
+            }
             CHECK(s2_caught);
             CHECK_FALSE(s3_caught);
             CHECK(s3_called);
@@ -433,7 +504,10 @@ TEST_CASE("T-13 nested: the inner expires first; the outer still fires later", "
             };
             CHECK_THROWS_AS(co_await with_timeout(100ms, outer_work()), timeout_error);
             CHECK(inner_timeout);
-            CHECK(co_await now_minus(t0) == 100ms);
+            {
+                auto awaited = co_await now_minus(t0);
+                CHECK(awaited == 100ms);
+            }
         });
     }
     SECTION("the executor is blocked inside the inner block past both deadlines") {
@@ -481,7 +555,10 @@ TEST_CASE("T-14 nested: the outer expires first; the inner passes it through", "
         };
         const auto t0 = co_await tether::this_task::now();
         CHECK_THROWS_AS(co_await with_timeout(2ms, outer_work()), timeout_error);
-        CHECK(co_await now_minus(t0) == 2ms);
+        {
+            auto awaited = co_await now_minus(t0);
+            CHECK(awaited == 2ms);
+        }
         CHECK_FALSE(inner_timeout);
         CHECK_FALSE(between_ran);
     });
@@ -510,7 +587,10 @@ TEST_CASE("T-15 moving a cancel scope's deadline while it is active", "[timeout]
                     throw;
                 }
             };
-            CHECK_FALSE(co_await tether::with_cancel_scope(region));
+            {
+                auto awaited = co_await tether::with_cancel_scope(region);
+                CHECK_FALSE(awaited);
+            }
             CHECK_FALSE(expired);
         });
     }
@@ -534,8 +614,14 @@ TEST_CASE("T-15 moving a cancel scope's deadline while it is active", "[timeout]
                 co_await tether::yield_now();
             };
             const auto t0 = co_await tether::this_task::now();
-            CHECK_FALSE(co_await tether::with_cancel_scope(region));
-            CHECK(co_await now_minus(t0) == 5s);
+            {
+                auto awaited = co_await tether::with_cancel_scope(region);
+                CHECK_FALSE(awaited);
+            }
+            {
+                auto awaited = co_await now_minus(t0);
+                CHECK(awaited == 5s);
+            }
             CHECK(thrown == 2);
             CHECK(expired);
         });
@@ -552,8 +638,14 @@ TEST_CASE("T-15 moving a cancel scope's deadline while it is active", "[timeout]
                 CHECK(current_scheduler->pending_timers() == 1);
                 co_await tether::sleep_for(10s);
             };
-            CHECK_FALSE(co_await tether::with_cancel_scope(region));
-            CHECK(co_await now_minus(t0) == 1000ms);
+            {
+                auto awaited = co_await tether::with_cancel_scope(region);
+                CHECK_FALSE(awaited);
+            }
+            {
+                auto awaited = co_await now_minus(t0);
+                CHECK(awaited == 1000ms);
+            }
             CHECK(current_scheduler->pending_timers() == 0);
         });
     }
@@ -612,7 +704,10 @@ TEST_CASE("T-17 a shielded timeout in clean-up works after the outer one fired",
             CHECK(caused_by_cancellation(e));
         }
         CHECK(inner_timeout);
-        CHECK(co_await now_minus(t0) == 20ms);
+        {
+            auto awaited = co_await now_minus(t0);
+            CHECK(awaited == 20ms);
+        }
     });
 }
 
@@ -690,16 +785,25 @@ TEST_CASE("T-19 bounded wait: the timeout path", "[timeout][T-19]") {
             const auto t0 = co_await tether::this_task::now();
             CHECK_THROWS_AS(co_await with_timeout(0s, op()), timeout_error);
             CHECK_FALSE(passed);
-            CHECK(co_await now_minus(t0) == 0s);
+            {
+                auto awaited = co_await now_minus(t0);
+                CHECK(awaited == 0s);
+            }
         });
     }
     SECTION("(c) t == 0 and the work is already done: its result") {
         run_test([]() -> task<void> {
-            CHECK(co_await with_timeout(0s, no_cancellation_point(5)) == 5);
+            {
+                auto awaited = co_await with_timeout(0s, no_cancellation_point(5));
+                CHECK(awaited == 5);
+            }
             auto body = [](task_group& tg) -> task<void> {
                 tether::child<int> h = tg.spawn(no_cancellation_point(6));
                 co_await tether::sleep_for(1ms);
-                CHECK(co_await with_timeout(0s, h) == 6); // a finished child
+                {
+                    auto awaited = co_await with_timeout(0s, h);
+                    CHECK(awaited == 6);
+                } // a finished child
             };
             co_await tether::with_task_group(body);
         });
@@ -713,8 +817,14 @@ TEST_CASE("T-19 bounded wait: the timeout path", "[timeout][T-19]") {
                 }
                 co_return 42;
             };
-            CHECK(co_await with_timeout(10ms, op()) == 42);
-            CHECK(co_await move_on_after(10ms, op()) == std::optional<int>(42));
+            {
+                auto awaited = co_await with_timeout(10ms, op());
+                CHECK(awaited == 42);
+            }
+            {
+                auto awaited = co_await move_on_after(10ms, op());
+                CHECK(awaited == std::optional<int>(42));
+            }
         });
     }
     SECTION("(e) the work throws from its clean-up") {
@@ -824,12 +934,24 @@ TEST_CASE("T-20 bounded wait: the external-cancel path", "[timeout][T-20]") {
 TEST_CASE("with_timeout runs any tether awaitable in place", "[timeout]") {
     run_test([]() -> task<void> {
         co_await remember_scheduler();
-        CHECK(co_await move_on_after(10ms, tether::sleep_for(5ms)));
-        CHECK_FALSE(co_await move_on_after(5ms, tether::sleep_for(10ms)));
+        {
+            auto awaited = co_await move_on_after(10ms, tether::sleep_for(5ms));
+            CHECK(awaited);
+        }
+        {
+            auto awaited = co_await move_on_after(5ms, tether::sleep_for(10ms));
+            CHECK_FALSE(awaited);
+        }
         CHECK_THROWS_AS(co_await with_timeout(5ms, tether::sleep_for(10ms)), timeout_error);
         // Scopes compose without coroutine frames.
-        CHECK(co_await with_timeout(1s, move_on_after(1ms, tether::sleep_for(1h))) == false);
-        CHECK(co_await with_timeout(1s, with_timeout(2s, sleep_then(1ms, 3))) == 3);
+        {
+            auto awaited = co_await with_timeout(1s, move_on_after(1ms, tether::sleep_for(1h)));
+            CHECK(awaited == false);
+        }
+        {
+            auto awaited = co_await with_timeout(1s, with_timeout(2s, sleep_then(1ms, 3)));
+            CHECK(awaited == 3);
+        }
         CHECK(current_scheduler->pending_timers() == 0);
     });
 }
@@ -837,8 +959,14 @@ TEST_CASE("with_timeout runs any tether awaitable in place", "[timeout]") {
 TEST_CASE("move_on_after with a void task reports whether it completed", "[timeout]") {
     run_test([]() -> task<void> {
         auto v = []() -> task<void> { co_await tether::sleep_for(5ms); };
-        CHECK(co_await move_on_after(10ms, v()));
-        CHECK_FALSE(co_await move_on_after(1ms, v()));
+        {
+            auto awaited = co_await move_on_after(10ms, v());
+            CHECK(awaited);
+        }
+        {
+            auto awaited = co_await move_on_after(1ms, v());
+            CHECK_FALSE(awaited);
+        }
     });
 }
 
@@ -846,8 +974,14 @@ TEST_CASE("an awaitable converted to a task can be stored and awaited later", "[
     run_test([]() -> task<void> {
         task<int> t = with_timeout(10ms, sleep_then(1ms, 9));
         task<std::optional<int>> m = move_on_after(1ms, sleep_then(10ms, 9));
-        CHECK(co_await std::move(t) == 9);
-        CHECK_FALSE(co_await std::move(m));
+        {
+            auto awaited = co_await std::move(t);
+            CHECK(awaited == 9);
+        }
+        {
+            auto awaited = co_await std::move(m);
+            CHECK_FALSE(awaited);
+        }
     });
 }
 
@@ -856,7 +990,10 @@ TEST_CASE("awaiting an empty task in a timeout is a usage_error", "[timeout]") {
         task<int> t = sleep_then(1ms, 1);
         task<int> moved = std::move(t);
         CHECK_THROWS_AS(co_await with_timeout(1s, std::move(t)), tether::usage_error);
-        CHECK(co_await with_timeout(1s, std::move(moved)) == 1);
+        {
+            auto awaited = co_await with_timeout(1s, std::move(moved));
+            CHECK(awaited == 1);
+        }
         co_await tether::yield_now(); // the failed entry left no scope behind
     });
 }

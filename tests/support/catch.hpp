@@ -6,6 +6,12 @@
 // SUCCEED, BENCHMARK, Catch::Approx and the Catch::Matchers Equals,
 // ContainsSubstring, StartsWith, EndsWith, WithinAbs, WithinRel and Message.
 // v3-only features (SKIP, ...) do not exist on v2.
+//
+// Never write `co_await` inside an assertion macro: bind the result first.
+// Catch repeats the expression in operands meant to stay unevaluated
+// (__builtin_constant_p, `false && (expr)`), and g++ 12 runs a co_await found
+// there — `CHECK(co_await sleep_then(10ms, 5) == 5)` slept three times, and in a
+// short-circuited operand it can leave the coroutine suspended for ever.
 #pragma once
 
 #if __has_include(<catch2/catch_all.hpp>)
