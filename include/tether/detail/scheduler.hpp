@@ -362,6 +362,9 @@ private:
         timer_.async_wait([this](const asio::error_code& ec) {
             if (ec == asio::error::operation_aborted) return;
             armed_ = false;
+            // Deadlines left in the heap (later ones, or ones that replaced a
+            // removed earlier top) need the timer armed again on the way out.
+            timer_dirty_ = true;
             run_as_handler([this] { fire_expired(clock::now()); });
         });
     }
