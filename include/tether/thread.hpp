@@ -5,6 +5,7 @@
 #include <tether/config.hpp>
 #include <tether/detail/scheduler.hpp>
 #include <tether/detail/scope.hpp>
+#include <tether/detail/waiter_list.hpp>
 #include <tether/errors.hpp>
 #include <tether/task.hpp>
 
@@ -49,22 +50,23 @@ struct to_thread_state {
     enum phase : int { queued, running, abandoned };
 
     template <class G>
-    explicit to_thread_state(G&& g) : fn_(std::forward<G>(g)) {}
+    explicit to_thread_state(G&& g) : fn_(std::in_place, std::forward<G>(g)) {}
 
     void run() noexcept {
         try {
             if constexpr (std::is_void_v<result_type>) {
-                std::invoke(std::move(fn_));
+                std::invoke(std::move(*fn_));
                 value_.emplace(true);
             } else {
-                value_.emplace(std::invoke(std::move(fn_)));
+                value_.emplace(std::invoke(std::move(*fn_)));
             }
         } catch (...) {
             error_ = std::current_exception();
         }
     }
 
-    F fn_;
+    // Destroyed on the home thread by complete(), before the waiter resumes.
+    std::optional<F> fn_;
     std::optional<stored_type> value_;
     std::exception_ptr error_;
     // queued → running (pool thread, before fn_) or queued → abandoned (home
@@ -115,12 +117,18 @@ public:
             // The tracked executor keeps the io_context's run() alive while fn runs.
             auto home =
                 asio::require(ctx_->sched_->executor(), asio::execution::outstanding_work.tracked);
-            asio::post(ex_, [st = state_, home]() mutable {
+            asio::post(ex_, [st = state_, home = std::move(home)]() mutable {
                 int expected = state::queued;
                 if (st->phase_.compare_exchange_strong(expected, state::running,
                                                        std::memory_order_acq_rel))
                     st->run();
-                asio::post(home, [st = std::move(st)]() mutable { complete(*st); });
+                // The tracked work moves into the completion, which the home thread
+                // destroys: once the completion is queued this thread touches the
+                // io_context no more (the task may finish and destroy it at once).
+                auto untracked = asio::require(home, asio::execution::outstanding_work.untracked);
+                asio::post(untracked, [st = std::move(st), work = std::move(home)]() mutable {
+                    complete(*st);
+                });
             });
         } catch (...) {
             ctx_->end_wait();
@@ -143,6 +151,7 @@ public:
 private:
     // Home thread: the job finished (or was skipped); resume the waiter, if any.
     static void complete(state& st) noexcept {
+        st.fn_.reset(); // on the task's thread, and before it resumes
         wait_node* w = std::exchange(st.waiter_, nullptr);
         if (!w) return;
         if (w->ctx_->waiting_ == w) w->ctx_->end_wait();
