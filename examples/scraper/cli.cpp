@@ -109,6 +109,7 @@ Exit status: 0 when the crawl finished or was stopped by one Ctrl-C/SIGTERM
 
 result<cli_options, std::string> parse_command_line(std::span<const char* const> args) {
     cli_options o;
+    o.site.pages = 3000; // the built-in site of --demo and --serve (see usage_text)
     bool demo = false;
     bool serve = false;
     bool help = false;

@@ -24,6 +24,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
+bool is_upper_ascii(char c) noexcept {
+    return c >= 'A' && c <= 'Z';
+}
+
 // --- the site model: deterministic pseudo-random choices -------------------------
 
 std::uint64_t splitmix(std::uint64_t x) noexcept {
@@ -468,8 +472,9 @@ struct demo_site::impl {
                     auto b = gzip_encode(std::string(64 * 1024 * 1024, '\0'), 9);
                     if (b) bomb = std::move(b).value();
                 }
+                // Already gzip-encoded: sent as is (r.gzip would encode it again).
                 r = html_reply(bomb);
-                r.gzip = true;
+                r.headers.emplace_back("Content-Encoding", "gzip");
             } else {
                 r = html_reply("<title>no zlib, no bomb</title>");
             }
@@ -483,8 +488,8 @@ struct demo_site::impl {
         } else if (path == "/trouble/no-location") {
             r = redirect_reply(301, "");
         } else {
-            // /trouble/tls is requested over TLS: its ClientHello never parses
-            // as a request, so it never gets here.
+            // /trouble/tls is requested over TLS: serve_connection answers its
+            // ClientHello with a plain-text 400, so it never gets here.
             r = text_reply(404, "not found\n");
         }
         return r;
@@ -589,8 +594,17 @@ struct demo_site::impl {
                     }
                     buffer.append(chunk.data(), n);
                     end = buffer.find("\r\n\r\n");
+                    // Not the start of a request line (a TLS ClientHello begins
+                    // with 0x16): answer like a plain HTTP server, at once.
+                    if (!is_upper_ascii(buffer.front())) break;
                 }
                 if (idle_expired) co_return;
+                if (!buffer.empty() && !is_upper_ascii(buffer.front())) {
+                    reply r = text_reply(400, "this is a plain HTTP port\n");
+                    r.delay = false;
+                    co_await respond(s, std::move(r), false);
+                    co_return;
+                }
                 if (end == std::string::npos) {
                     reply r = text_reply(431, "request head too large\n");
                     r.delay = false;
