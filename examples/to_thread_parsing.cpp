@@ -36,10 +36,12 @@ long long parse_and_sum(std::string_view doc) {
     long long total = 0, value = 0;
     for (int round = 0; round < 4; ++round) { // make it heavy enough to notice
         for (char ch : doc) {
-            if (ch >= '0' && ch <= '9')
+            if (ch >= '0' && ch <= '9') {
                 value = value * 10 + (ch - '0');
-            else
-                total += value, value = 0;
+            } else {
+                total += value;
+                value = 0;
+            }
         }
     }
     return total / 4;
