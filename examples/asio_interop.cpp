@@ -4,7 +4,8 @@
 //   2. Cancelling the task cancels the pending Asio operation (through its
 //      cancellation slot): with_timeout around async_read_some.
 //   3. From plain Asio code (a posted handler), tether::spawn(ex, task, callback).
-//   4. From an asio::awaitable coroutine, tether::spawn(ex, task, use_awaitable).
+//   4. From an asio::awaitable coroutine, tether::spawn(ex, task, use_awaitable);
+//      and the task awaits that coroutine through asio::co_spawn(…, use_task).
 //
 // Real time and real sockets (loopback only); each step takes milliseconds.
 #include <tether/event.hpp>
