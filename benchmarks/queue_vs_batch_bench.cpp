@@ -28,7 +28,8 @@
 // tether::testing::virtual_clock, where the makespan must equal the ideal
 // exactly and the wall time is pure CPU overhead.
 //
-// Output: CSV on stdout (see `header` below). Durations are written to
+// Every measurement runs in a forked child process (a clean heap for the peak;
+// see measure_isolated). Output: CSV on stdout (see `header` below). Durations are written to
 // --durations-dir as <dist>.txt (microseconds, one per line) so that the Python
 // peer runs the very same jobs.
 #include <tether/task.hpp>
@@ -44,6 +45,8 @@
 #endif
 
 #include <malloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -51,6 +54,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <new>
@@ -316,11 +320,18 @@ options parse(int argc, char** argv) {
 
 struct measurement {
     double wall_s = 0;        // real elapsed time
+    double cpu_s = 0;         // CPU time of the process over the same interval
     double makespan_s = 0;    // tether clock elapsed (virtual time under --clock virtual)
     long long peak_bytes = 0; // heap growth at the peak, over the level at the start
 };
 
 #if defined(TETHER_BENCH_HAVE_STRATEGIES)
+double process_cpu_s() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
 measurement measure(const std::string& strategy, const std::vector<std::int64_t>& d, std::size_t w,
                     bool virtual_time) {
     asio::io_context io;
@@ -338,15 +349,82 @@ measurement measure(const std::string& strategy, const std::vector<std::int64_t>
 
     const long long base = g_live;
     g_peak = g_live;
+    const double c0 = process_cpu_s();
     const auto t0 = std::chrono::steady_clock::now();
     const auto v0 = vclock ? vclock->now() : t0;
     tether::run(io, std::move(t));
     const auto t1 = std::chrono::steady_clock::now();
     measurement m;
+    m.cpu_s = process_cpu_s() - c0;
     m.wall_s = std::chrono::duration<double>(t1 - t0).count();
     m.makespan_s = vclock ? std::chrono::duration<double>(vclock->now() - v0).count() : m.wall_s;
     m.peak_bytes = g_peak - base;
     return m;
+}
+
+/// Runs one measurement in a forked child process, so that its peak heap is
+/// measured from a clean heap: the frame pool of an earlier, wider run would
+/// otherwise serve the frames and hide them. On virtual time the child runs the
+/// scenario twice, the first (cold) run for the peak and the second (warm: frame
+/// pool filled, pages touched) for the CPU time. Throws what the child reports.
+measurement measure_isolated(const std::string& strategy, const std::vector<std::int64_t>& d,
+                             std::size_t w, bool virtual_time) {
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    std::fflush(stdout);
+    std::fflush(stderr);
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        close(fds[0]);
+        std::string reply;
+        try {
+            measurement m = measure(strategy, d, w, virtual_time);
+            if (virtual_time) {
+                const long long cold_peak = m.peak_bytes;
+                m = measure(strategy, d, w, virtual_time);
+                m.peak_bytes = cold_peak;
+            }
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "ok %.9f %.9f %.9f %lld", m.wall_s, m.cpu_s,
+                          m.makespan_s, m.peak_bytes);
+            reply = buf;
+        } catch (const std::exception& e) {
+            reply = std::string("error ") + e.what();
+        } catch (...) {
+            reply = "error unknown exception";
+        }
+        const char* p = reply.data();
+        std::size_t left = reply.size();
+        while (left > 0) {
+            const ssize_t k = write(fds[1], p, left);
+            if (k <= 0) break;
+            p += k;
+            left -= static_cast<std::size_t>(k);
+        }
+        close(fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    std::string reply;
+    char buf[256];
+    for (ssize_t k; (k = read(fds[0], buf, sizeof buf)) > 0;)
+        reply.append(buf, static_cast<std::size_t>(k));
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (reply.rfind("ok ", 0) == 0) {
+        measurement m;
+        std::istringstream in(reply.substr(3));
+        in >> m.wall_s >> m.cpu_s >> m.makespan_s >> m.peak_bytes;
+        if (in) return m;
+    }
+    if (reply.rfind("error ", 0) == 0) throw std::runtime_error(reply.substr(6));
+    if (WIFSIGNALED(status))
+        throw std::runtime_error("the measuring process died of signal " +
+                                 std::to_string(WTERMSIG(status)));
+    throw std::runtime_error("the measuring process exited without a result (status " +
+                             std::to_string(status) + ")");
 }
 #endif
 
@@ -361,15 +439,6 @@ int main(int argc, char** argv) {
         "impl,clock,dist,width,strategy,n,mean_us,seed,rep,wall_s,makespan_s,throughput_jobs_s,"
         "ideal_s,ratio_to_ideal,bound_s,ratio_to_bound,peak_bytes,cpu_ns_per_job,error\n");
     std::fflush(stdout);
-
-#if defined(TETHER_BENCH_HAVE_STRATEGIES)
-    // Untimed warm-up on virtual time, so that the first measured run does not
-    // pay for first page touches and the frame pool filling up.
-    for (const std::string& strategy : o.strategies) {
-        const std::vector<std::int64_t> warm = make_durations("exponential", 2000, 100, o.seed);
-        (void)measure(strategy, warm, 64, true);
-    }
-#endif
 
     for (const std::string& dist : o.distributions) {
         const std::vector<std::int64_t> d = make_durations(dist, o.n, o.mean_us, o.seed);
@@ -400,7 +469,7 @@ int main(int argc, char** argv) {
                 for (int rep = 0; rep < o.repeat; ++rep) {
                     measurement m;
                     try {
-                        m = measure(strategy, d, w, virtual_time);
+                        m = measure_isolated(strategy, d, w, virtual_time);
                     } catch (const std::exception& e) {
                         // Reported as a row, so that one failure does not hide the rest.
                         std::string what = e.what();
@@ -421,7 +490,7 @@ int main(int argc, char** argv) {
                                 static_cast<unsigned long long>(o.seed), rep, m.wall_s,
                                 m.makespan_s, n / m.makespan_s, ideal_s, m.makespan_s / ideal_s,
                                 bound_s, m.makespan_s / bound_s, m.peak_bytes,
-                                virtual_time ? m.wall_s * 1e9 / n : 0.0);
+                                virtual_time ? m.cpu_s * 1e9 / n : 0.0);
                 }
 #else
                 (void)virtual_time;

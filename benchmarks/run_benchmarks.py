@@ -33,7 +33,6 @@ import platform
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,52 @@ def log(msg=""):
 
 def env_flag(name):
     return os.environ.get(name, "").strip() not in ("", "0", "false", "no")
+
+
+# --------------------------------------------------------------------------------------
+# sub-processes: every one has a hard timeout
+
+
+class TimedOut(RuntimeError):
+    """A sub-run exceeded its time limit; its process group was killed."""
+
+    def __init__(self, cmd, seconds, stdout="", stderr=""):
+        super().__init__(f"{Path(str(cmd[0])).name} timed out after {seconds:.0f}s and was killed")
+        self.stdout, self.stderr = stdout or "", stderr or ""
+
+
+def run_cmd(cmd, timeout, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
+    """subprocess.run with a hard timeout that kills the whole process group.
+
+    Returns a CompletedProcess (text mode); raises TimedOut."""
+    p = subprocess.Popen([str(c) for c in cmd], stdout=stdout, stderr=stderr, text=True,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = p.communicate()
+        raise TimedOut(cmd, timeout, out, err) from None
+    except BaseException:  # SIGTERM/SIGINT of the driver: take the sub-run down with it
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+        raise
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+
+
+def scaled_timeout(seconds):
+    """Timeouts scale with TETHER_BENCH_TIMEOUT_SCALE (default 1) for slow machines."""
+    try:
+        k = float(os.environ.get("TETHER_BENCH_TIMEOUT_SCALE", "1"))
+    except ValueError:
+        k = 1.0
+    return seconds * max(k, 0.1)
 
 
 # --------------------------------------------------------------------------------------
@@ -142,8 +187,12 @@ PAIRS = [
 ]
 
 
+GBENCH_TIMEOUT_S = 900  # one Google Benchmark binary (spawn_bench runs 1M co_spawns per round)
+
+
 def run_primitives(args, out, quick, full):
     results = {}
+    failed = []
     min_time = "0.05" if quick else ("1.0" if full else "0.3")
     reps = "1" if quick else ("5" if full else "3")
     for binary in args.gbench:
@@ -157,11 +206,27 @@ def run_primitives(args, out, quick, full):
                "--benchmark_out_format=json"]
         log(f"  {name} (min_time {min_time}s x {reps})")
         t0 = time.time()
-        with open(out / f"gbench_{name}.log", "w") as console:
-            r = subprocess.run(cmd, stdout=console, stderr=subprocess.STDOUT)
-        if r.returncode != 0:
-            raise RuntimeError(f"{name} failed with exit code {r.returncode}; see {out}/gbench_{name}.log")
-        data = json.loads(json_path.read_text())
+        if json_path.exists():
+            json_path.unlink()
+        limit = scaled_timeout(GBENCH_TIMEOUT_S)
+        try:
+            with open(out / f"gbench_{name}.log", "w") as console:
+                r = run_cmd(cmd, limit, stdout=console, stderr=subprocess.STDOUT)
+        except TimedOut as e:
+            failed.append(f"{name}: {e}")
+            log(f"    FAILED: {e}; see {out}/gbench_{name}.log")
+            continue
+        if r.returncode != 0 or not json_path.exists():
+            failed.append(f"{name} exited with {r.returncode}")
+            log(f"    FAILED: exit code {r.returncode}; see {out}/gbench_{name}.log")
+            if not json_path.exists():
+                continue
+        try:
+            data = json.loads(json_path.read_text())
+        except json.JSONDecodeError as e:
+            failed.append(f"{name}: unreadable JSON ({e})")
+            log(f"    FAILED: unreadable JSON output ({e})")
+            continue
         for b in data["benchmarks"]:
             if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
                 continue
@@ -171,9 +236,16 @@ def run_primitives(args, out, quick, full):
                 results[run_name] = {"error": b.get("error_message")}
                 continue
             results[run_name] = {
+                # Google Benchmark divides rate counters by the CPU time of the
+                # benchmark thread: ns_per_item is CPU time, which a shared machine
+                # skews far less than wall time. wall_ns_per_item is the same per
+                # elapsed time (equal on an idle machine).
                 "ns_per_item": 1e9 / ips if ips else None,
+                "wall_ns_per_item": (1e9 / ips * b["real_time"] / b["cpu_time"]
+                                     if ips and b.get("cpu_time") else None),
                 "items_per_second": ips,
                 "real_time": b["real_time"],
+                "cpu_time": b.get("cpu_time"),
                 "time_unit": b["time_unit"],
                 "iterations": b["iterations"],
             }
@@ -185,6 +257,8 @@ def run_primitives(args, out, quick, full):
         row = {"operation": group, "tether": mine, "baseline": base, "baseline_kind": base_name,
                "tether_ns": m.get("ns_per_item") if m else None,
                "baseline_ns": b.get("ns_per_item") if b else None,
+               "tether_wall_ns": m.get("wall_ns_per_item") if m else None,
+               "baseline_wall_ns": b.get("wall_ns_per_item") if b else None,
                "tether_items_s": m.get("items_per_second") if m else None,
                "baseline_items_s": b.get("items_per_second") if b else None}
         row["speedup"] = (row["baseline_ns"] / row["tether_ns"]
@@ -205,7 +279,10 @@ def run_primitives(args, out, quick, full):
         "ns per operation (log scale)", subtitle="baseline: plain Asio (bare await for the resilience rows)",
         value_fmt=lambda v: f"{v:.3g} ns")
     (out / "primitives.svg").write_text(svg)
-    return {"benchmarks": results, "pairs": rows}
+    result = {"benchmarks": results, "pairs": rows, "failed": failed}
+    if failed:
+        raise PartialFailure("; ".join(failed), result)
+    return result
 
 
 # --------------------------------------------------------------------------------------
@@ -216,7 +293,7 @@ def run_memory(args, out):
     if not args.memory or not Path(args.memory).exists():
         log("  memory_bench missing, skipped")
         return None
-    r = subprocess.run([args.memory, "100000"], capture_output=True, text=True)
+    r = run_cmd([args.memory, "100000"], scaled_timeout(300))
     (out / "memory.log").write_text(r.stdout + r.stderr)
     if r.returncode != 0:
         raise RuntimeError(f"memory_bench failed ({r.returncode}): {r.stderr.strip()}")
@@ -241,7 +318,14 @@ def run_memory(args, out):
 
 
 def read_csv_text(text):
-    return list(csv.DictReader(io.StringIO(text)))
+    return list(csv.DictReader(io.StringIO(text or "")))
+
+
+def expected_real_s(n, widths, repeat, mean_s=1e-3):
+    """Rough ideal wall time of a real-timer sweep: 4 distributions x 3 strategies
+    (batch at most ~12x the pool), for the timeouts."""
+    ws = [int(w) for w in str(widths).split(",") if w]
+    return sum(4 * (2 + 12) * n * mean_s / min(w, n) for w in ws) * repeat
 
 
 def run_queue_vs_batch(args, out, quick, full):
@@ -250,22 +334,36 @@ def run_queue_vs_batch(args, out, quick, full):
         return None
     n = int(os.environ.get("TETHER_BENCH_N", "2000" if quick else "10000"))
     seed = os.environ.get("TETHER_BENCH_SEED", "1")
-    real_widths = ("1,2,4,8,16,32,64,128,256,512" if full else "32,64,256,512")
-    repeat = "1" if quick else ("5" if full else "3")
+    # Real timers: W = 1 … 512. Widths below 16 take seconds per run (N jobs of
+    # 1 ms, W at a time), so they run once; the others are medians of `repeat`.
     if quick:
-        real_widths = "64,512"
+        real_runs = [("64,512", "1")]
+    elif full:
+        real_runs = [("1,2,4,8", "3"), ("16,32,64,128,256,512", "5")]
+    else:
+        real_runs = [("1,4", "1"), ("16,64,256,512", "3")]
+    real_widths = ",".join(w for w, _ in real_runs)
+    repeat = real_runs[-1][1]
     virtual_widths = "1,2,4,8,16,32,64,128,256,512"
     durations_dir = out / "durations"
     durations_dir.mkdir(exist_ok=True)
     rows = []
     errors = []
     skipped = None
-    for clock, widths in (("virtual", virtual_widths), ("real", real_widths)):
+    asyncio_error = None
+    for clock, widths, reps in [("virtual", virtual_widths, "1")] + [("real", w, r) for w, r in real_runs]:
         cmd = [args.queue_vs_batch, "--n", str(n), "--seed", seed, "--clock", clock, "--widths", widths,
-               "--durations-dir", str(durations_dir), "--repeat", repeat if clock == "real" else "1"]
-        log(f"  tether, {clock} time, N={n}, W={widths}" + (f", median of {repeat}" if clock == "real" else ""))
+               "--durations-dir", str(durations_dir), "--repeat", reps]
+        log(f"  tether, {clock} time, N={n}, W={widths}" + (f", median of {reps}" if reps != "1" else ""))
         t0 = time.time()
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        limit = scaled_timeout(300 + (4 * expected_real_s(n, widths, int(reps)) if clock == "real" else 0))
+        try:
+            r = run_cmd(cmd, limit)
+        except TimedOut as e:
+            rows += read_csv_text(e.stdout)
+            errors.append(f"{clock} time W={widths}: {e}")
+            log(f"    FAILED: {e}")
+            continue
         got = read_csv_text(r.stdout)
         rows += got
         if r.returncode == 3:
@@ -274,24 +372,33 @@ def run_queue_vs_batch(args, out, quick, full):
         elif r.returncode != 0:
             bad = [g for g in got if g.get("error")]
             if not bad:  # a crash, not a reported failure
-                raise RuntimeError(f"queue_vs_batch_bench failed ({r.returncode}): {r.stderr.strip()[-600:]}")
+                errors.append(f"{clock} time W={widths}: queue_vs_batch_bench exited with {r.returncode}: "
+                              f"{r.stderr.strip()[-300:]}")
+                log(f"    FAILED: {errors[-1]}")
+                continue
             errors.extend(f"{g['clock']} {g['dist']} W={g['width']} {g['strategy']}: {g['error']}" for g in bad)
             log(f"    {len(bad)} run(s) FAILED, e.g. {errors[-1]}")
         log(f"    done in {time.time() - t0:.0f}s")
 
-    if args.python and Path(args.python).exists():
-        cmd = [args.python, str(HERE / "python" / "queue_vs_batch.py"), "--durations-dir", str(durations_dir),
-               "--widths", real_widths, "--seed", seed, "--mean-us", "1000", "--header", "--repeat", repeat]
-        log(f"  asyncio ({args.python}), real time, W={real_widths}, median of {repeat}")
-        t0 = time.time()
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            log(f"    asyncio peer failed ({r.returncode}): {r.stderr.strip()[-400:]}")
-        else:
-            rows += read_csv_text(r.stdout)
-        log(f"    done in {time.time() - t0:.0f}s")
+    if args.python and Path(args.python).exists() and any(durations_dir.glob("*.txt")):
+        for widths, reps in real_runs:
+            cmd = [args.python, str(HERE / "python" / "queue_vs_batch.py"), "--durations-dir", str(durations_dir),
+                   "--widths", widths, "--seed", seed, "--mean-us", "1000", "--header", "--repeat", reps]
+            log(f"  asyncio ({args.python}), real time, W={widths}" + (f", median of {reps}" if reps != "1" else ""))
+            t0 = time.time()
+            try:
+                r = run_cmd(cmd, scaled_timeout(300 + 6 * expected_real_s(n, widths, int(reps))))
+                if r.returncode != 0:
+                    log(f"    asyncio peer failed ({r.returncode}): {r.stderr.strip()[-400:]}")
+                    asyncio_error = f"exit {r.returncode}: {r.stderr.strip()[-200:]}"
+                rows += read_csv_text(r.stdout)
+            except TimedOut as e:
+                rows += read_csv_text(e.stdout)
+                asyncio_error = str(e)
+                log(f"    asyncio peer FAILED: {e} (the rows it finished are kept)")
+            log(f"    done in {time.time() - t0:.0f}s")
     else:
-        log("  python3 not found: asyncio peer skipped")
+        log("  python3 (or the durations files) not found: asyncio peer skipped")
 
     if not rows:
         return None
@@ -371,10 +478,10 @@ def run_queue_vs_batch(args, out, quick, full):
     svg = svgplot.line_chart(
         f"Virtual time: CPU cost per job (lognormal, N = {n})", series, "width W (log scale)",
         "ns of CPU per job", log_x=True, log_y=False,
-        subtitle="wall time of the whole run / N on tether::testing::virtual_clock (sleep + spawn/queue + join)")
+        subtitle="CPU time of the whole run / N on tether::testing::virtual_clock (sleep + spawn/queue + join)")
     (out / "queue_vs_batch_virtual_cpu.svg").write_text(svg)
-    result = {"n": n, "seed": seed, "repeat": int(repeat), "real_widths": real_widths, "virtual_widths": virtual_widths,
-              "summary": summary, "skipped": skipped, "errors": errors}
+    result = {"n": n, "seed": seed, "repeat": int(repeat), "real_runs": real_runs, "real_widths": real_widths, "virtual_widths": virtual_widths,
+              "summary": summary, "skipped": skipped, "errors": errors, "asyncio_error": asyncio_error}
     if errors:
         (out / "queue_vs_batch_errors.txt").write_text("\n".join(errors) + "\n")
         raise PartialFailure(f"{len(errors)} queue-vs-batch run(s) failed; see queue_vs_batch_errors.txt",
@@ -401,6 +508,7 @@ def _lighter(color):
 
 
 PAGE_COUNT = 10000
+SCRAPER_RUN_TIMEOUT_S = 180  # one run of a pipeline over the 10,000 pages (~2-15 s expected)
 
 
 def free_port():
@@ -489,7 +597,10 @@ def run_wrk(url, seconds, script=None):
     if script:
         cmd += ["-s", str(script)]
     cmd.append(url)
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        r = run_cmd(cmd, scaled_timeout(seconds + 30))
+    except TimedOut as e:
+        return None, f"{e}\n{e.stdout}{e.stderr}"
     rps = None
     for line in r.stdout.splitlines():
         if line.startswith("Requests/sec:"):
@@ -564,14 +675,24 @@ def run_scraper_section(args, out, quick):
             got = []
             for i in range(runs):
                 db = root / f"aiohttp{i}.db"
-                r = subprocess.run([args.python, str(HERE / "python" / "scraper_aiohttp.py"), "--urls", str(urls),
-                                    "--db", str(db), "--concurrency", "64"], capture_output=True, text=True)
+                try:
+                    r = run_cmd([args.python, str(HERE / "python" / "scraper_aiohttp.py"), "--urls", str(urls),
+                                 "--db", str(db), "--concurrency", "64"], scaled_timeout(SCRAPER_RUN_TIMEOUT_S))
+                except TimedOut as e:
+                    log(f"  aiohttp pipeline FAILED: {e}")
+                    res["aiohttp_error"] = str(e)
+                    break
                 if r.returncode != 0:
                     log(f"  aiohttp pipeline failed: {r.stderr.strip()[-400:]}")
                     res["aiohttp_error"] = r.stderr.strip()[-400:]
                     break
-                got.append(json.loads(r.stdout.strip().splitlines()[-1]))
-            if got:
+                d = json.loads(r.stdout.strip().splitlines()[-1])
+                if d.get("ok") != PAGE_COUNT:
+                    res["aiohttp_error"] = f"only {d.get('ok')}/{PAGE_COUNT} pages fetched with status 200"
+                    log(f"  aiohttp pipeline: {res['aiohttp_error']}; its figure is not comparable")
+                    break
+                got.append(d)
+            if got and "aiohttp_error" not in res:
                 got.sort(key=lambda d: d["req_per_s"])
                 d = got[(len(got) - 1) // 2]
                 res["aiohttp"] = d
@@ -592,15 +713,29 @@ def run_scraper_section(args, out, quick):
                     if flag in help_text:  # all pages are on one host; no crawling beyond the list
                         cmd[1:1] = [flag, value]
                 res["scraper_cmd"] = " ".join(cmd)
+                limit = scaled_timeout(SCRAPER_RUN_TIMEOUT_S)
                 t0 = time.perf_counter()
-                r = subprocess.run(cmd, capture_output=True, text=True)
+                try:
+                    r = run_cmd(cmd, limit)
+                except TimedOut as e:
+                    (out / "scraper.log").write_text(e.stdout + e.stderr)
+                    states = _count_scraper_rows(db)
+                    res["scraper_error"] = f"timed out after {limit:.0f}s (killed); rows by state: {states}"
+                    log(f"  tether scraper FAILED: {res['scraper_error']}; see {out}/scraper.log")
+                    break
                 elapsed = time.perf_counter() - t0
                 (out / "scraper.log").write_text(r.stdout + r.stderr)
                 if r.returncode != 0:
                     log(f"  tether scraper exited with {r.returncode}: {(r.stdout + r.stderr).strip()[-400:]}")
                     res["scraper_error"] = f"exit {r.returncode}: {(r.stdout + r.stderr).strip()[-200:]}"
                     break
-                got.append({"elapsed_s": elapsed, "rps": PAGE_COUNT / elapsed, "rows": _count_scraper_rows(db),
+                states = _count_scraper_rows(db)
+                ok = states.get("ok") if isinstance(states, dict) else None
+                if ok != PAGE_COUNT:
+                    res["scraper_error"] = f"only {ok}/{PAGE_COUNT} pages ok; rows by state: {states}"
+                    log(f"  tether scraper: {res['scraper_error']}; its figure is not comparable")
+                    break
+                got.append({"elapsed_s": elapsed, "rps": PAGE_COUNT / elapsed, "rows": states,
                             "summary": (r.stdout + r.stderr).strip().splitlines()[-1:]})
             if got and "scraper_error" not in res:
                 got.sort(key=lambda d: d["rps"])
@@ -635,21 +770,25 @@ def run_scraper_section(args, out, quick):
             labels.append(label)
             vals.append(res[k])
     if vals:
-        svg = svgplot.bar_chart("Scraper: 10,000 pages of ~4 KiB from local nginx, 64 concurrent", labels,
+        svg = svgplot.bar_chart(f"Scraper: {PAGE_COUNT:,} pages of ~4 KiB from local nginx, 64 concurrent", labels,
                                 [{"name": "requests per second", "values": vals, "color": "#1f77b4"}],
                                 "requests per second", log=False, value_fmt=lambda v: f"{v:,.0f}")
         (out / "scraper.svg").write_text(svg)
+    bad = [f"{k.split('_')[0]}: {res[k]}" for k in ("scraper_error", "aiohttp_error") if res.get(k)]
+    if bad:
+        raise PartialFailure("; ".join(bad), res)
     return res
 
 
 def _count_scraper_rows(db):
-    """Rows in the scraper's database, whatever its table is called."""
+    """Rows of the scraper's database (table `urls`) by state: ok, failed, skipped, pending."""
     import sqlite3
+    if not Path(db).exists():
+        return "no database"
     try:
-        con = sqlite3.connect(db)
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
-            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            return {t: con.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
+            return dict(con.execute("SELECT state, COUNT(*) FROM urls GROUP BY state").fetchall())
         finally:
             con.close()
     except sqlite3.Error as e:
@@ -675,10 +814,20 @@ def evaluate_targets(prim, mem, qvb, scr):
         return ns(b) / ns(a) if ns(a) and ns(b) else None
 
     t = []
+    if prim is None:
+        prim_note, prim_failed = "the primitives section did not run", False
+    elif prim.get("section_error"):
+        prim_note, prim_failed = "the primitives section FAILED: " + prim["section_error"], True
+    elif prim.get("failed"):
+        prim_note, prim_failed = "its benchmark binary FAILED: " + "; ".join(prim["failed"]), True
+    else:
+        prim_note, prim_failed = "not compiled: the header it needs is missing", False
 
-    def add(issue, what, value, op, threshold, unit, fmt, missing="header not landed"):
+    def add(issue, what, value, op, threshold, unit, fmt, missing=None, failed=None):
+        if missing is None:
+            missing, failed = prim_note, prim_failed
         if value is None:
-            result = "SKIP"
+            result = "FAIL" if failed else "SKIP"
         elif op == "<=":
             result = "PASS" if value <= threshold else "MISS"
         else:
@@ -700,8 +849,11 @@ def evaluate_targets(prim, mem, qvb, scr):
     add("7/3", "spawn+join vs co_spawn (1M children)", ratio("spawn_join/tether/1000000", "spawn_join/asio/1000000"),
         ">=", 2.5, "x", "{:.2f}x")
     m = (mem or {}).get("tether", {})
+    mem_note = ("the memory section did not run" if mem is None
+                else ("memory_bench FAILED: " + mem["section_error"]) if mem.get("section_error")
+                else m.get("skipped", "memory_bench printed no tether figure"))
     add("7/3", "memory per pending child (100k, malloc in use)", m.get("malloc_bytes_per_child"), "<=", 256, "B",
-        "{:.0f} B")
+        "{:.0f} B", missing=mem_note, failed=bool(mem) and "skipped" not in m)
     add("7/3", "with_timeout around sync op", ns("timeout/tether"), "<=", 100, "ns", "{:.1f} ns")
     add("7/4", "semaphore uncontended acquire+release", ns("semaphore_uncontended/tether"), "<=", 5, "ns",
         "{:.2f} ns")
@@ -714,23 +866,30 @@ def evaluate_targets(prim, mem, qvb, scr):
 
     pool, pool_note = None, "queue_vs_batch did not run (headers not landed)"
     if qvb:
-        for s in qvb["summary"]:
+        for s in qvb.get("summary", []):
             if s["impl"] == "tether" and s["clock"] == "real" and s["dist"] == "lognormal" and s["width"] == 64:
                 pool = s.get("pool_vs_ideal")
                 if s.get("pool_error"):
                     pool_note = "the run FAILED: " + s["pool_error"]
+    if qvb and pool is None and qvb.get("errors"):
+        pool_note = "the run FAILED: " + qvb["errors"][0]
+    if qvb and qvb.get("section_error"):
+        pool_note = "the run FAILED: " + qvb["section_error"]
     add("7", "pool wall time / ideal (real timers, W=64, lognormal 1 ms)", pool, "<=", 1.05, "x", "{:.3f}x",
-        missing=pool_note)
-    if pool is None and pool_note.startswith("the run FAILED"):
-        t[-1]["result"] = "FAIL"
+        missing=pool_note, failed=pool_note.startswith("the run FAILED"))
 
     s = scr or {}
     wrk, mine, py = s.get("wrk_rps"), s.get("scraper_rps"), s.get("aiohttp_rps")
-    why = s.get("skipped") or s.get("scraper_skipped") or s.get("scraper_error") or "not measured"
+    failed = bool(s.get("scraper_error"))
+    why = (s.get("skipped") or s.get("scraper_skipped")
+           or (f"tether scraper FAILED: {s['scraper_error']}" if s.get("scraper_error") else None)
+           or ("the scraper section did not run" if scr is None else None)
+           or (None if wrk else "wrk not measured"))
     add("7/6", "scraper req/s vs wrk -t1 -c64", mine / wrk if mine and wrk else None, ">=", 0.90, "x",
-        "{:.0%}", missing=why)
+        "{:.0%}", missing=why or "not measured", failed=failed)
+    why_py = why or (f"aiohttp FAILED: {s['aiohttp_error']}" if s.get("aiohttp_error") else None)
     add("7/6", "scraper req/s vs aiohttp pipeline", mine / py if mine and py else None, ">=", 10, "x", "{:.1f}x",
-        missing=why)
+        missing=why_py or "not measured", failed=failed or bool(s.get("aiohttp_error")))
     return t
 
 
@@ -751,13 +910,16 @@ def print_summary(machine, prim, mem, qvb, scr, targets):
         f"Google Benchmark {machine['google_benchmark']}, {machine['python']}")
     log(f"  load average at start {machine['loadavg_at_start']}, at end {machine.get('loadavg_at_end')} "
         f"(other work on the machine skews absolute figures; ratios were measured side by side)")
-    if prim:
+    if prim and "pairs" in prim:
         log("")
-        log(f"{'primitive':34} {'tether':>12} {'baseline':>12}  {'speedup':>8}  baseline")
+        log("primitives: CPU time per operation (median of repetitions); wall time in brackets")
+        log(f"{'primitive':34} {'tether':>12} {'baseline':>12}  {'speedup':>8}  {'(wall: tether':>14} "
+            f"{'baseline)':>12}  baseline")
         for r in prim["pairs"]:
             log(f"{r['operation']:34} {fmt_opt(r['tether_ns'], '{:.4g} ns'):>12} "
                 f"{fmt_opt(r['baseline_ns'], '{:.4g} ns'):>12}  {fmt_opt(r['speedup'], '{:.1f}x'):>8}  "
-                f"{r['baseline_kind']}")
+                f"{fmt_opt(r.get('tether_wall_ns'), '{:.4g} ns'):>14} "
+                f"{fmt_opt(r.get('baseline_wall_ns'), '{:.4g} ns'):>12}  {r['baseline_kind']}")
     if mem:
         log("")
         for k in ("tether", "asio"):
@@ -768,7 +930,7 @@ def print_summary(machine, prim, mem, qvb, scr, targets):
                     f"— {d['what']}")
             elif d:
                 log(f"memory per pending child, {k:7}: skipped ({d.get('skipped')})")
-    if qvb:
+    if qvb and "summary" in qvb:
         log("")
         log(f"queue vs batch, N = {qvb['n']}, mean 1 ms; makespan / exact ideal, and batch/pool wall-time ratio")
         log(f"{'impl':8} {'clock':8} {'dist':12} {'W':>4} {'pool':>12} {'batch':>12} {'window':>12} "
@@ -822,16 +984,17 @@ def write_markdown(out, machine, prim, mem, qvb, scr, targets):
         thr = thr.replace("<=", "≤").replace(">=", "≥")
         res = t["result"] + (f" ({t['note']})" if t["note"] else "")
         L.append(f"| {t['target']} ({t['issue']}) | {meas} | {thr} | **{res}** |")
-    if prim:
+    if prim and "pairs" in prim:
         L.append("")
-        L.append("### Primitives (median of repetitions; time per operation)")
+        L.append("### Primitives (median of repetitions; CPU time per operation, wall time beside it)")
         L.append("")
-        L.append("| operation | tether | baseline | speedup | baseline is |")
-        L.append("|---|---:|---:|---:|---|")
+        L.append("| operation | tether | baseline | speedup | tether (wall) | baseline (wall) | baseline is |")
+        L.append("|---|---:|---:|---:|---:|---:|---|")
         for r in prim["pairs"]:
             L.append(f"| {r['operation']} | {fmt_opt(r['tether_ns'], '{:.4g} ns')} | "
                      f"{fmt_opt(r['baseline_ns'], '{:.4g} ns')} | {fmt_opt(r['speedup'], '{:.1f}×')} | "
-                     f"{r['baseline_kind']} |")
+                     f"{fmt_opt(r.get('tether_wall_ns'), '{:.4g} ns')} | "
+                     f"{fmt_opt(r.get('baseline_wall_ns'), '{:.4g} ns')} | {r['baseline_kind']} |")
     if mem:
         L.append("")
         L.append("### Memory per pending child (100,000 children)")
@@ -846,7 +1009,7 @@ def write_markdown(out, machine, prim, mem, qvb, scr, targets):
                          f"{d['rss_bytes_per_child']:.0f} B |")
             elif d:
                 L.append(f"| {k} | skipped: {d.get('skipped')} | | | |")
-    if qvb:
+    if qvb and "summary" in qvb:
         L.append("")
         L.append(f"### Queue vs batch (N = {qvb['n']}, mean 1 ms, seed {qvb['seed']})")
         L.append("")
@@ -869,8 +1032,8 @@ def write_markdown(out, machine, prim, mem, qvb, scr, targets):
                and s["width"] == 64]
         if cpu:
             L.append("")
-            L.append("CPU per job on virtual time at W = 64 (whole run / N), and peak heap growth at W = 64 "
-                     "on real timers:")
+            L.append("CPU time per job on virtual time at W = 64 (process CPU time of the whole run / N), and "
+                     "peak heap growth at W = 64 on real timers (each run in a fresh process):")
             L.append("")
             L.append("| distribution | pool | batch | window | pool peak | batch peak | window peak |")
             L.append("|---|---:|---:|---:|---:|---:|---:|")
@@ -929,6 +1092,9 @@ def main():
                     help="also copy SVGs and summary.md here (e.g. docs/benchmarks)")
     args = ap.parse_args()
 
+    # ctest's TIMEOUT (or Ctrl-C) sends a signal: unwind, so that nginx and any
+    # running sub-run are stopped by their `finally` blocks.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     quick, full = env_flag("TETHER_BENCH_QUICK"), env_flag("TETHER_BENCH_FULL")
     only = [s for s in args.only.split(",") if s] or SECTIONS
     for s in only:
@@ -958,11 +1124,24 @@ def main():
         except PartialFailure as e:
             failures.append(f"{section}: {e}")
             log(f"  FAILED: {e}")
-            if section == "queue_vs_batch":
+            if section == "primitives":
+                prim = e.result
+            elif section == "queue_vs_batch":
                 qvb = e.result
+            elif section == "scraper":
+                scr = e.result
         except Exception as e:  # noqa: BLE001 - report and go on with the other sections
             failures.append(f"{section}: {e}")
             log(f"  FAILED: {e}")
+            crashed = {"section_error": str(e)}
+            if section == "primitives":
+                prim = crashed
+            elif section == "memory":
+                mem = crashed
+            elif section == "queue_vs_batch":
+                qvb = crashed
+            elif section == "scraper":
+                scr = {"scraper_error": f"the section crashed: {e}"}
 
     machine["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     (out / "machine.json").write_text(json.dumps(machine, indent=1))
