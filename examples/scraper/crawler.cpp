@@ -167,6 +167,10 @@ struct crawler::impl {
         robots_policy.retry_after = nullptr;
 
         breaker_options.failure_threshold = cfg.breaker_threshold;
+        breaker_options.failure_ratio = cfg.breaker_ratio;
+        breaker_options.window_size = std::max<std::size_t>(cfg.breaker_window, 1);
+        breaker_options.minimum_calls =
+            std::clamp<std::size_t>(cfg.breaker_min_calls, 1, breaker_options.window_size);
         breaker_options.recovery_timeout = cfg.breaker_recovery;
         // The server failing, not the page: 5xx and network trouble. A 404 or a
         // malformed page is an answer.
@@ -402,7 +406,7 @@ struct crawler::impl {
         } catch (const http_status_error& e) {
             res.status = e.status();
             fail(res, std::string(e.what()) + " (after " + std::to_string(progress.attempts) +
-                          " attempts)");
+                          (progress.attempts == 1 ? " attempt)" : " attempts)"));
         } catch (const tether::circuit_open_error& e) {
             skip(res, std::string("circuit open: ") + e.what());
             ++stats.skipped_circuit;

@@ -83,9 +83,17 @@ struct crawl_config {
     std::chrono::milliseconds retry_max_delay{10000};
     /// No retry starts later than this after a URL's first attempt.
     std::chrono::milliseconds retry_budget{30000};
-    /// Per-host circuit breaker: consecutive failures that open it, and how
-    /// long it stays open.
-    std::size_t breaker_threshold = 5;
+    /// Per-host circuit breaker. It opens when `breaker_ratio` of the host's
+    /// last `breaker_window` attempts failed (once it has seen
+    /// `breaker_min_calls`), or after `breaker_threshold` failed attempts in a
+    /// row (0: off); then it stays open for `breaker_recovery`. Failures are
+    /// the server's: network trouble, timeouts, 5xx. The ratio keeps a few bad
+    /// URLs fetched side by side (each attempt of a hanging page counts) from
+    /// shutting a healthy host out.
+    double breaker_ratio = 0.5;
+    std::size_t breaker_window = 20;
+    std::size_t breaker_min_calls = 10;
+    std::size_t breaker_threshold = 10;
     std::chrono::milliseconds breaker_recovery{30000};
 
     /// After request_stop(), how long in-flight fetches may take.
