@@ -123,6 +123,10 @@ def machine_info(args):
         except (OSError, IndexError, subprocess.SubprocessError):
             return None
 
+    flags = " ".join(args.flags.split())
+    compile_line = _compile_flags(args.compile_commands)
+    if compile_line:
+        flags = compile_line
     commit = version(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"])
     dirty = version(["git", "-C", str(HERE), "status", "--porcelain", "--untracked-files=no"])
     return {
@@ -132,7 +136,7 @@ def machine_info(args):
         "kernel": platform.release(),
         "os": _os_name(),
         "compiler": args.compiler,
-        "flags": " ".join(args.flags.split()),
+        "flags": flags,
         "build_type": args.build_type,
         "asio": args.asio_version,
         "google_benchmark": _gbench_version(),
@@ -142,6 +146,27 @@ def machine_info(args):
         "git": (commit or "?") + (" (+ uncommitted changes)" if dirty else ""),
         "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
+
+
+def _compile_flags(path):
+    """The flags a benchmark really compiled with, from compile_commands.json
+    (compiler, include paths and file names dropped)."""
+    if not path or not Path(path).exists():
+        return None
+    try:
+        entries = json.loads(Path(path).read_text())
+        cmd = next(e["command"] for e in entries if e["file"].endswith("benchmarks/queue_bench.cpp"))
+    except (OSError, ValueError, KeyError, StopIteration):
+        return None
+    words, keep, skip = cmd.split()[1:], [], False
+    for w in words:
+        if skip:
+            skip = False
+        elif w in ("-o", "-c", "-isystem", "-MF", "-MT", "-I"):
+            skip = True
+        elif not w.startswith(("-I", "-isystem")):
+            keep.append(w)
+    return " ".join(keep)
 
 
 def _os_name():
@@ -273,7 +298,7 @@ def run_primitives(args, out, quick, full):
     labels = [r["operation"] for r in rows if r["tether_ns"] or r["baseline_ns"]]
     sel = [r for r in rows if r["tether_ns"] or r["baseline_ns"]]
     svg = svgplot.bar_chart(
-        "tether primitives vs their baselines (time per operation, lower is better)", labels,
+        "tether primitives vs their baselines (CPU time per operation, lower is better)", labels,
         [{"name": "tether", "values": [r["tether_ns"] for r in sel], "color": "#1f77b4"},
          {"name": "baseline", "values": [r["baseline_ns"] for r in sel], "color": "#bbbbbb"}],
         "ns per operation (log scale)", subtitle="baseline: plain Asio (bare await for the resilience rows)",
@@ -1086,6 +1111,7 @@ def main():
     ap.add_argument("--flags", default="?")
     ap.add_argument("--build-type", default="?")
     ap.add_argument("--asio-version", default="?")
+    ap.add_argument("--compile-commands", help="compile_commands.json, for the exact compiler flags")
     ap.add_argument("--only", default=os.environ.get("TETHER_BENCH_ONLY", ""),
                     help="comma-separated sections: " + ",".join(SECTIONS))
     ap.add_argument("--publish", default=os.environ.get("TETHER_BENCH_PUBLISH", ""),
