@@ -35,6 +35,8 @@
 #include <tether/task.hpp>
 #include <tether/testing/virtual_clock.hpp>
 
+#include <asio/experimental/channel.hpp>
+
 #if __has_include(<tether/task_group.hpp>) && __has_include(<tether/when.hpp>) && \
     __has_include(<tether/bounded_queue.hpp>) && __has_include(<tether/semaphore.hpp>)
 #include <tether/bounded_queue.hpp>
@@ -248,6 +250,50 @@ tether::task<> run_window(const std::vector<std::int64_t>& durations, std::size_
 
 #endif
 
+// --- the same pool in plain Asio (real timers only) ------------------------------------------
+//
+// The baseline for the pool: experimental::channel<int64_t> of capacity W, W
+// co_spawn'ed workers each sleeping on its own steady_timer, a producer that
+// sends every duration and then one end marker (-1) per worker (channel::close()
+// drops buffered items on Asio 1.22, so it is not used). Its distance from the
+// ideal is what Asio's own timers cost on this machine, beside tether's.
+
+using asio_channel = asio::experimental::channel<void(asio::error_code, std::int64_t)>;
+
+asio::awaitable<void> asio_pool_worker(asio_channel& ch) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        const std::int64_t d = co_await ch.async_receive(asio::use_awaitable);
+        if (d < 0) break;
+        timer.expires_after(us(d));
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+}
+
+asio::awaitable<void> asio_pool_producer(asio_channel& ch, const std::vector<std::int64_t>& d,
+                                         std::size_t w) {
+    for (std::int64_t x : d) co_await ch.async_send(asio::error_code{}, x, asio::use_awaitable);
+    for (std::size_t i = 0; i < w; ++i)
+        co_await ch.async_send(asio::error_code{}, std::int64_t{-1}, asio::use_awaitable);
+}
+
+/// Runs the Asio pool on `io` to completion; rethrows the first failure.
+void run_asio_pool(asio::io_context& io, const std::vector<std::int64_t>& d, std::size_t w) {
+    asio_channel ch(io, w);
+    std::exception_ptr error;
+    std::size_t live = 0;
+    auto done = [&](std::exception_ptr e) {
+        --live;
+        if (e && !error) error = e;
+    };
+    for (std::size_t i = 0; i < w; ++i, ++live) asio::co_spawn(io, asio_pool_worker(ch), done);
+    ++live;
+    asio::co_spawn(io, asio_pool_producer(ch, d, w), done);
+    io.run();
+    if (error) std::rethrow_exception(error);
+    if (live != 0) throw std::runtime_error("asio pool: io_context ran out of work early");
+}
+
 // --- driver -------------------------------------------------------------------------------------
 
 struct options {
@@ -260,6 +306,7 @@ struct options {
     std::string clock = "real";
     std::string durations_dir;
     int repeat = 1;
+    bool asio_pool = true; // also run the plain-Asio pool (real clock only)
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -276,7 +323,7 @@ std::vector<std::string> split(const std::string& s) {
         "queue_vs_batch_bench: %s\n"
         "usage: queue_vs_batch_bench [--n N] [--mean-us M] [--seed S] [--dists a,b]\n"
         "       [--widths 1,2,...] [--strategies pool,batch,window] [--clock real|virtual]\n"
-        "       [--repeat R] [--durations-dir DIR]\n",
+        "       [--repeat R] [--durations-dir DIR] [--no-asio-pool]\n",
         msg);
     std::exit(2);
 }
@@ -308,6 +355,8 @@ options parse(int argc, char** argv) {
             o.repeat = std::stoi(value());
         else if (a == "--durations-dir")
             o.durations_dir = value();
+        else if (a == "--no-asio-pool")
+            o.asio_pool = false;
         else
             usage(("unknown argument " + a).c_str());
     }
@@ -338,7 +387,12 @@ measurement measure(const std::string& strategy, const std::vector<std::int64_t>
     std::optional<tether::testing::virtual_clock> vclock;
     if (virtual_time) vclock.emplace(io);
     tether::task<> t;
-    if (strategy == "pool")
+    const bool asio_pool = strategy == "asio_pool";
+    if (asio_pool && virtual_time)
+        throw std::invalid_argument("the Asio pool runs on real timers only");
+    if (asio_pool)
+        ; // run below, without a tether task
+    else if (strategy == "pool")
         t = run_pool(d, w);
     else if (strategy == "batch")
         t = run_batch(d, w);
@@ -352,7 +406,10 @@ measurement measure(const std::string& strategy, const std::vector<std::int64_t>
     const double c0 = process_cpu_s();
     const auto t0 = std::chrono::steady_clock::now();
     const auto v0 = vclock ? vclock->now() : t0;
-    tether::run(io, std::move(t));
+    if (asio_pool)
+        run_asio_pool(io, d, w);
+    else
+        tether::run(io, std::move(t));
     const auto t1 = std::chrono::steady_clock::now();
     measurement m;
     m.cpu_s = process_cpu_s() - c0;
@@ -451,8 +508,16 @@ int main(int argc, char** argv) {
                 return 1;
             }
         }
+        std::vector<std::string> strategies = o.strategies;
+        const bool with_asio_pool =
+            o.asio_pool && !virtual_time &&
+            std::find(strategies.begin(), strategies.end(), "pool") != strategies.end();
+        if (with_asio_pool) strategies.push_back("asio_pool");
         for (std::size_t w : o.widths) {
-            for (const std::string& strategy : o.strategies) {
+            for (const std::string& strategy : strategies) {
+                const bool is_asio = strategy == "asio_pool";
+                const char* impl = is_asio ? "asio" : "tether";
+                const char* shown = is_asio ? "pool" : strategy.c_str();
                 const double ideal_s =
                     static_cast<double>(strategy == "batch" ? ideal_chunks(d, w)
                                                             : ideal_list_schedule(d, w)) /
@@ -460,11 +525,13 @@ int main(int argc, char** argv) {
                 const double bound_s = lower_bound_us(d, w) / 1e6;
                 const double n = static_cast<double>(o.n);
                 // The zero-overhead schedule itself, for plots and ratios.
-                std::printf("ideal,%s,%s,%zu,%s,%zu,%.0f,%llu,0,%.6f,%.6f,%.1f,%.6f,1.00000,%.6f,%."
-                            "5f,0,0,\n",
-                            o.clock.c_str(), dist.c_str(), w, strategy.c_str(), o.n, o.mean_us,
-                            static_cast<unsigned long long>(o.seed), ideal_s, ideal_s, n / ideal_s,
-                            ideal_s, bound_s, ideal_s / bound_s);
+                if (!is_asio)
+                    std::printf(
+                        "ideal,%s,%s,%zu,%s,%zu,%.0f,%llu,0,%.6f,%.6f,%.1f,%.6f,1.00000,%.6f,%."
+                        "5f,0,0,\n",
+                        o.clock.c_str(), dist.c_str(), w, strategy.c_str(), o.n, o.mean_us,
+                        static_cast<unsigned long long>(o.seed), ideal_s, ideal_s, n / ideal_s,
+                        ideal_s, bound_s, ideal_s / bound_s);
 #if defined(TETHER_BENCH_HAVE_STRATEGIES)
                 for (int rep = 0; rep < o.repeat; ++rep) {
                     measurement m;
@@ -475,18 +542,18 @@ int main(int argc, char** argv) {
                         std::string what = e.what();
                         std::replace(what.begin(), what.end(), ',', ';');
                         std::replace(what.begin(), what.end(), '\n', ' ');
-                        std::printf("tether,%s,%s,%zu,%s,%zu,%.0f,%llu,%d,,,,%.6f,,%.6f,,,,%s\n",
-                                    o.clock.c_str(), dist.c_str(), w, strategy.c_str(), o.n,
-                                    o.mean_us, static_cast<unsigned long long>(o.seed), rep,
-                                    ideal_s, bound_s, what.c_str());
+                        std::printf("%s,%s,%s,%zu,%s,%zu,%.0f,%llu,%d,,,,%.6f,,%.6f,,,,%s\n", impl,
+                                    o.clock.c_str(), dist.c_str(), w, shown, o.n, o.mean_us,
+                                    static_cast<unsigned long long>(o.seed), rep, ideal_s, bound_s,
+                                    what.c_str());
                         std::fprintf(stderr, "queue_vs_batch_bench: %s %s W=%zu %s: %s\n",
                                      o.clock.c_str(), dist.c_str(), w, strategy.c_str(), e.what());
                         failures = true;
                         continue;
                     }
-                    std::printf("tether,%s,%s,%zu,%s,%zu,%.0f,%llu,%d,%.6f,%.6f,%.1f,%.6f,%.5f,%."
+                    std::printf("%s,%s,%s,%zu,%s,%zu,%.0f,%llu,%d,%.6f,%.6f,%.1f,%.6f,%.5f,%."
                                 "6f,%.5f,%lld,%.1f,\n",
-                                o.clock.c_str(), dist.c_str(), w, strategy.c_str(), o.n, o.mean_us,
+                                impl, o.clock.c_str(), dist.c_str(), w, shown, o.n, o.mean_us,
                                 static_cast<unsigned long long>(o.seed), rep, m.wall_s,
                                 m.makespan_s, n / m.makespan_s, ideal_s, m.makespan_s / ideal_s,
                                 bound_s, m.makespan_s / bound_s, m.peak_bytes,

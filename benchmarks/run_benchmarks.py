@@ -476,22 +476,26 @@ def run_queue_vs_batch(args, out, quick, full):
     colors = {"pool": "#1f77b4", "batch": "#d62728", "window": "#2ca02c"}
     for dist in DISTS:
         series = []
-        for impl, label in (("tether", "tether"), ("asyncio", "asyncio"), ("ideal", "ideal")):
+        for impl, label in (("tether", "tether"), ("asio", "plain Asio"), ("asyncio", "asyncio"),
+                            ("ideal", "ideal")):
             for st in STRATEGIES:
                 if impl == "ideal" and st == "window":
                     continue  # the window's ideal is the pool's
+                if impl == "asio" and st != "pool":
+                    continue  # the Asio baseline is a pool only
                 pts = [(s["width"], s.get(f"{st}_jobs_s")) for s in summary
                        if s["impl"] == impl and s["clock"] == "real" and s["dist"] == dist]
                 if pts and any(p[1] for p in pts):
                     name = f"{label} {st}" if impl != "ideal" else f"ideal {st}{' / window' if st == 'pool' else ''}"
                     c = colors[st]
-                    style = {"tether": "solid", "asyncio": "dotted", "ideal": "dashed"}[impl]
-                    series.append({"name": name, "points": pts, "style": style,
-                                   "color": c if impl != "asyncio" else _lighter(c)})
+                    style = {"tether": "solid", "asio": "solid", "asyncio": "dotted", "ideal": "dashed"}[impl]
+                    color = {"asyncio": _lighter(c), "asio": "#555555"}.get(impl, c)
+                    series.append({"name": name, "points": pts, "style": style, "color": color})
         svg = svgplot.line_chart(
             f"Queue vs batch: {dist} durations (mean 1 ms), N = {n}, real timers", series, "width W (log scale)",
             "jobs per second (log scale)", log_x=True, log_y=True,
-            subtitle="solid: tether; dotted: Python asyncio (the same jobs); dashed: zero-overhead ideal")
+            subtitle="solid: tether (grey: the same pool in plain Asio); dotted: Python asyncio (the same jobs); "
+                     "dashed: zero-overhead ideal")
         (out / f"queue_vs_batch_{dist}.svg").write_text(svg)
     series = []
     for dist in DISTS:
@@ -890,18 +894,23 @@ def evaluate_targets(prim, mem, qvb, scr):
     add("5", "circuit_breaker call(task) (closed)", ns("resilience/circuit_breaker"), "<=", 30, "ns", "{:.1f} ns")
 
     pool, pool_note = None, "queue_vs_batch did not run (headers not landed)"
+    asio_pool = None
     if qvb:
         for s in qvb.get("summary", []):
             if s["impl"] == "tether" and s["clock"] == "real" and s["dist"] == "lognormal" and s["width"] == 64:
                 pool = s.get("pool_vs_ideal")
                 if s.get("pool_error"):
                     pool_note = "the run FAILED: " + s["pool_error"]
+            if s["impl"] == "asio" and s["clock"] == "real" and s["dist"] == "lognormal" and s["width"] == 64:
+                asio_pool = s.get("pool_vs_ideal")
     if qvb and pool is None and qvb.get("errors"):
         pool_note = "the run FAILED: " + qvb["errors"][0]
     if qvb and qvb.get("section_error"):
         pool_note = "the run FAILED: " + qvb["section_error"]
     add("7", "pool wall time / ideal (real timers, W=64, lognormal 1 ms)", pool, "<=", 1.05, "x", "{:.3f}x",
         missing=pool_note, failed=pool_note.startswith("the run FAILED"))
+    if asio_pool is not None:
+        t[-1]["context"] = f"the same pool in plain Asio, same run: {asio_pool:.3f}x"
 
     s = scr or {}
     wrk, mine, py = s.get("wrk_rps"), s.get("scraper_rps"), s.get("aiohttp_rps")
@@ -981,7 +990,7 @@ def print_summary(machine, prim, mem, qvb, scr, targets):
         thr = f"{t['op']} {t['threshold']:g}{'' if t['unit'] in ('x',) else ' ' + t['unit']}"
         if t["unit"] == "x" and t["fmt"] == "{:.0%}":
             thr = f"{t['op']} {t['threshold']:.0%}"
-        note = f"  ({t['note']})" if t["note"] else ""
+        note = f"  ({t['note']})" if t["note"] else (f"  ({t['context']})" if t.get("context") else "")
         log(f"{t['target'] + ' (' + t['issue'] + ')':66} {meas:>12} {thr:>12}  {t['result']}{note}")
     counts = {r: sum(1 for t in targets if t["result"] == r) for r in ("PASS", "MISS", "FAIL", "SKIP")}
     log(f"\n{counts['PASS']} PASS, {counts['MISS']} MISS, {counts['FAIL']} FAIL (run failed), "
@@ -1007,8 +1016,10 @@ def write_markdown(out, machine, prim, mem, qvb, scr, targets):
         thr = (f"{t['op']} {t['threshold']:.0%}" if t["fmt"] == "{:.0%}"
                else f"{t['op']} {t['threshold']:g}{'' if t['unit'] == 'x' else ' ' + t['unit']}")
         thr = thr.replace("<=", "≤").replace(">=", "≥")
-        res = t["result"] + (f" ({t['note']})" if t["note"] else "")
-        L.append(f"| {t['target']} ({t['issue']}) | {meas} | {thr} | **{res}** |")
+        res = f"**{t['result']}**" + (f" ({t['note']})" if t["note"] else "")
+        if t.get("context"):
+            res += f" ({t['context']})"
+        L.append(f"| {t['target']} ({t['issue']}) | {meas} | {thr} | {res} |")
     if prim and "pairs" in prim:
         L.append("")
         L.append("### Primitives (median of repetitions; CPU time per operation, wall time beside it)")
@@ -1177,7 +1188,7 @@ def main():
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     with open(out / "targets.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["issue", "target", "measured", "op", "threshold", "unit", "result",
-                                          "note"], extrasaction="ignore")
+                                          "note", "context"], extrasaction="ignore")
         w.writeheader()
         w.writerows(targets)
     write_markdown(out, machine, prim, mem, qvb, scr, targets)
