@@ -20,7 +20,9 @@ Environment:
   TETHER_BENCH_N=…         jobs per queue-vs-batch run (default 10000)
   TETHER_BENCH_SEED=…      seed of the job durations (default 1)
   TETHER_BENCH_ONLY=a,b    sections to run
-  TETHER_BENCH_PUBLISH=DIR also copy the SVGs and summary.md to DIR (docs/benchmarks)
+  TETHER_BENCH_PUBLISH=DIR also copy the SVGs and summary.md to DIR (relative paths are
+                           relative to the source tree: docs/benchmarks)
+  TETHER_BENCH_TIMEOUT_SCALE=k  multiply every sub-run's time limit by k (default 1)
   TETHER_BENCH_STRICT=1    exit non-zero when a target is MISSed
 """
 import argparse
@@ -803,7 +805,8 @@ def run_scraper_section(args, out, quick):
                                 [{"name": "requests per second", "values": vals, "color": "#1f77b4"}],
                                 "requests per second", log=False, value_fmt=lambda v: f"{v:,.0f}")
         (out / "scraper.svg").write_text(svg)
-    bad = [f"{k.split('_')[0]}: {res[k]}" for k in ("scraper_error", "aiohttp_error") if res.get(k)]
+    bad = [f"{who}: {res[k]}" for k, who in (("scraper_error", "tether scraper"), ("aiohttp_error", "aiohttp"))
+           if res.get(k)]
     if bad:
         raise PartialFailure("; ".join(bad), res)
     return res
@@ -1197,6 +1200,8 @@ def main():
 
     if args.publish:
         dest = Path(args.publish)
+        if not dest.is_absolute():  # relative to the source tree, not ctest's working directory
+            dest = HERE.parent / dest
         dest.mkdir(parents=True, exist_ok=True)
         for f in list(out.glob("*.svg")) + [out / "summary.md", out / "targets.csv", out / "machine.json"]:
             if f.exists():
