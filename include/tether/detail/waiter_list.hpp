@@ -165,8 +165,12 @@ public:
     lazy_node() noexcept {}
     lazy_node(const lazy_node&) noexcept {}
     lazy_node& operator=(const lazy_node&) = delete;
+#if defined(__cpp_concepts) && __cpp_concepts >= 202002L
+    // Trivial for a trivial Node (P0848). clang 14 lacks P0848 (__cpp_concepts
+    // 201907): it would pick this deleted destructor for a non-trivial Node.
     ~lazy_node() requires std::is_trivially_destructible_v<Node>
     = default;
+#endif
     ~lazy_node() {
         if (engaged_) node_.~Node();
     }
