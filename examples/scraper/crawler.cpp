@@ -211,6 +211,7 @@ struct crawler::impl {
 
     // Invariant: in_flight = URLs handed to `work` whose result is not yet stored.
     std::size_t in_flight = 0;
+    std::size_t fetching = 0; // workers inside process() (in_flight counts queued URLs too)
     std::size_t handed_out = 0;
     bool stopping = false;
     bool aborting = false;
@@ -502,7 +503,9 @@ struct crawler::impl {
 
     tether::task<void> worker() {
         while (std::optional<pending_url> job = co_await work.pop()) {
+            ++fetching;
             job_result r = co_await process(std::move(*job));
+            --fetching;
             co_await results.push(std::move(r));
         }
     }
@@ -576,11 +579,11 @@ struct crawler::impl {
         char line[256];
         std::snprintf(line, sizeof line,
                       "[%6.1fs] %zu/%zu done (%.1f%%)  %.0f/s  ok %zu  failed %zu  skipped %zu  "
-                      "in flight %zu  ETA %s",
+                      "fetching %zu  ETA %s",
                       elapsed, done, total,
                       total ? 100.0 * static_cast<double>(done) / static_cast<double>(total)
                             : 100.0,
-                      rate_ema, stats.ok, stats.failed, stats.skipped, in_flight, eta);
+                      rate_ema, stats.ok, stats.failed, stats.skipped, fetching, eta);
         return line;
     }
 

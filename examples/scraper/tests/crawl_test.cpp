@@ -223,11 +223,13 @@ void check_no_refetch(const std::set<std::string>& stored_before,
 }
 
 #ifdef SCRAPER_EXE
-// Runs the real scraper program on `seeds`, returns its pid.
-pid_t spawn_scraper(const std::filesystem::path& db, const std::vector<std::string>& seeds) {
+// Runs the real scraper program on `seeds`, returns its pid. With
+// `stderr_fd` >= 0, the child's stderr goes there.
+pid_t spawn_scraper(const std::filesystem::path& db, const std::vector<std::string>& seeds,
+                    const std::string& timeout = "0.4", int stderr_fd = -1) {
     std::vector<std::string> args = {SCRAPER_EXE,  "--quiet", "--db",          db.string(),
                                      "--depth",    "-1",      "--rate",        "0",
-                                     "--timeout",  "0.4",     "--retries",     "2",
+                                     "--timeout",  timeout,   "--retries",     "2",
                                      "--per-host", "8",       "--concurrency", "16"};
     args.insert(args.end(), seeds.begin(), seeds.end());
     std::vector<char*> argv;
@@ -236,6 +238,7 @@ pid_t spawn_scraper(const std::filesystem::path& db, const std::vector<std::stri
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    if (stderr_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stderr_fd, STDERR_FILENO);
     pid_t pid = 0;
     const int rc = posix_spawn(&pid, SCRAPER_EXE, &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -479,5 +482,52 @@ TEST_CASE("SIGINT mid-crawl: exit 0, flushed; the rerun completes the crawl", "[
 TEST_CASE("kill -9 mid-crawl: the rerun completes the crawl without refetching stored URLs",
           "[crawl][signal]") {
     interrupt_and_resume(SIGKILL, 150);
+}
+
+TEST_CASE("a second SIGINT cancels in-flight requests at once: exit 130, nothing lost",
+          "[crawl][signal]") {
+    site_thread site(test_site_options(400));
+    temp_db db;
+    std::set<std::string> expected;
+    for (const std::string& u : site->expected_urls()) expected.insert(u);
+    const std::string hang = site->base_url() + "/trouble/hang";
+
+    int err[2] = {-1, -1};
+    REQUIRE(::pipe(err) == 0);
+    // A 60 s request deadline: /trouble/hang stays in flight through the drain.
+    const pid_t child = spawn_scraper(db.path(), site->seeds(), "60", err[1]);
+    ::close(err[1]);
+
+    // Once /trouble/hang is being served, the first SIGINT starts the drain.
+    bool hang_requested = false;
+    for (std::size_t n = 1; !hang_requested; ++n) {
+        if (!site->wait_for_requests(n, 60s)) break;
+        hang_requested = site->hits().count(hang) > 0;
+    }
+    ::kill(child, SIGINT);
+    // The child says so on stderr once it has handled it; then the second one.
+    std::string said;
+    char buf[512];
+    while (said.find("SIGINT received") == std::string::npos) {
+        const ssize_t n = ::read(err[0], buf, sizeof buf);
+        if (n <= 0) break;
+        said.append(buf, static_cast<std::size_t>(n));
+    }
+    ::kill(child, SIGINT);
+    bool signalled = false;
+    const int code = wait_exit(child, signalled);
+    ::close(err[0]);
+    INFO(said);
+    REQUIRE(hang_requested);
+    CHECK_FALSE(signalled);
+    CHECK(code == 130);
+
+    const std::set<std::string> stored1 = terminal_urls(read_rows(db.path()));
+    CHECK(stored1.count(hang) == 0); // cancelled: still pending
+    site->clear_log();
+    const scraper::crawl_stats s2 = crawl(test_crawl_config(db.path()));
+    CHECK(s2.left_pending == 0);
+    check_no_refetch(stored1, page_hits(*site));
+    CHECK(urls_of(read_rows(db.path())) == expected);
 }
 #endif
