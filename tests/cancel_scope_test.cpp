@@ -331,3 +331,28 @@ TEST_CASE("a scope awaitable converts to a task", "[cancel_scope]") {
     });
     CHECK(v == 3);
 }
+
+TEST_CASE("reschedule before entry counts from the moment of entry, on tether's clock",
+          "[cancel_scope][deadline][regression]") {
+    run_test([]() -> task<void> {
+        tether::cancel_scope long_deadline;
+        long_deadline.reschedule(10s); // no scheduler yet: must not read the real clock
+        CHECK(long_deadline.deadline() == tether::clock::time_point::max());
+        co_await tether::sleep_for(1h); // entry is an hour later
+        const auto entry = co_await tether::this_task::now();
+        auto one_second = [](tether::cancel_scope&) -> task<void> {
+            co_await tether::sleep_for(1s);
+        };
+        const bool completed = co_await tether::with_cancel_scope(long_deadline, one_second);
+        CHECK(completed);
+        CHECK(long_deadline.deadline() == entry + 10s);
+
+        tether::cancel_scope short_deadline;
+        short_deadline.reschedule(10ms);
+        const auto entry2 = co_await tether::this_task::now();
+        const bool completed2 = co_await tether::with_cancel_scope(short_deadline, one_second);
+        CHECK_FALSE(completed2);
+        const auto elapsed = (co_await tether::this_task::now()) - entry2;
+        CHECK(elapsed == 10ms);
+    });
+}

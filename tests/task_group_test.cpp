@@ -1441,3 +1441,64 @@ TEST_CASE("a large fan-out joins every child", "[task_group]") {
         CHECK(done == 10000);
     });
 }
+
+// --- regressions ----------------------------------------------------------------------
+
+TEST_CASE("an enclosing cancellation that ends the children while the group joins is not "
+          "swallowed",
+          "[task_group][cancellation][regression]") {
+    run_test([]() -> task<void> {
+        int cancelled = 0;
+        bool group_threw = false;
+        auto body = [&](task_group& tg) -> task<void> {
+            tg.spawn(forever(cancelled));
+            co_return; // the body is done: the group only joins
+        };
+        auto region = [&](cancel_scope& s) -> task<void> {
+            s.reschedule(10ms);
+            try {
+                co_await with_task_group(body);
+            } catch (const cancelled_error&) {
+                group_threw = true;
+                throw;
+            }
+            FAIL("with_task_group returned normally although its children were cancelled");
+        };
+        cancel_scope scope;
+        const bool completed = co_await tether::with_cancel_scope(scope, region);
+        CHECK_FALSE(completed);
+        CHECK(group_threw);
+        CHECK(cancelled == 1);
+        CHECK(scope.cancelled_caught());
+    });
+}
+
+TEST_CASE("a group opened inside a cancelled scope accepts children; they start cancelled",
+          "[task_group][cancellation][regression]") {
+    run_test([]() -> task<void> {
+        int started = 0;
+        int cancelled = 0;
+        auto child_task = [&]() -> task<void> {
+            ++started; // plain code before the first cancellation point runs
+            try {
+                co_await tether::yield_now();
+            } catch (const cancelled_error&) {
+                ++cancelled;
+                throw;
+            }
+        };
+        auto body = [&](task_group& tg) -> task<void> {
+            tg.spawn(child_task()); // no usage_error: the group is not shutting down
+            tg.spawn(child_task());
+            co_return;
+        };
+        auto region = [&](cancel_scope& s) -> task<void> {
+            s.cancel();
+            co_await with_task_group(body);
+        };
+        const bool completed = co_await tether::with_cancel_scope(region);
+        CHECK_FALSE(completed);
+        CHECK(started == 2);
+        CHECK(cancelled == 2);
+    });
+}

@@ -142,9 +142,16 @@ public:
         state_.set_deadline(tp);
     }
     /// Set the deadline to `d` from now (tether's clock; virtual under tests).
+    /// Before the scope is entered, "now" is the moment of entry: until then
+    /// `deadline()` reads `clock::time_point::max()`.
     void reschedule(clock::duration d) {
-        const clock::time_point now = state_.sched_ ? state_.sched_->now() : clock::now();
-        state_.set_deadline(detail::deadline_after(now, d));
+        if (!state_.sched_) {
+            state_.deadline_when_ = clock::time_point::max();
+            state_.relative_delay_ = d;
+            state_.relative_pending_ = true;
+            return;
+        }
+        state_.set_deadline(detail::deadline_after(state_.sched_->now(), d));
     }
     /// True if the deadline passed (rather than a cancel() call) cancelled the scope.
     bool deadline_expired() const noexcept {

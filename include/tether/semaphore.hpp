@@ -24,7 +24,7 @@ class semaphore;
 /// released more times than it was acquired.
 ///
 /// Must not outlive its semaphore.
-class semaphore_permit {
+class [[nodiscard]] semaphore_permit {
 public:
     /// A permit that holds nothing.
     semaphore_permit() noexcept = default;

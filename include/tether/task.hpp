@@ -147,12 +147,6 @@ struct task_awaiter {
     }
 };
 
-inline clock::time_point deadline_after(clock::time_point now, clock::duration d) noexcept {
-    if (d <= clock::duration::zero()) return now;
-    if (d >= clock::time_point::max() - now) return clock::time_point::max();
-    return now + d;
-}
-
 } // namespace detail
 
 /// A lazy, move-only coroutine producing a `T`.

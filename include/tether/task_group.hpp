@@ -653,6 +653,10 @@ bool task_group_awaitable<F>::await_suspend(std::coroutine_handle<Promise> paren
 template <class F>
 auto task_group_awaitable<F>::await_resume() -> result_type {
     detail::group_core& g = group_.core_;
+    // An enclosing cancellation that ended a child while the group joined is
+    // never swallowed, also when the body itself returned normally (Trio: the
+    // children's Cancelled propagates out of the nursery).
+    const bool enclosing_cancelled = g.scope_.enclosing_cancelled();
     g.close(*ctx_);
     if (!g.errors_.empty()) throw task_group_error(std::move(g.errors_));
     auto h = body_.release();
@@ -664,6 +668,7 @@ auto task_group_awaitable<F>::await_resume() -> result_type {
         }
         std::rethrow_exception(p.exception_);
     }
+    if (enclosing_cancelled && g.first_cancelled_) std::rethrow_exception(g.first_cancelled_);
     if constexpr (!std::is_void_v<value_type>) return std::move(*p.value_);
 }
 

@@ -40,6 +40,7 @@ public:
     /// completion never resumes `parent` (it is still inside await_suspend).
     void open(task_ctx& ctx, std::coroutine_handle<> parent, bool has_body) {
         scope_.enter(ctx);
+        entered_cancelled_ = scope_.enclosing_cancelled();
         parent_ = parent;
         starting_ = true;
         body_done_ = !has_body;
@@ -63,7 +64,11 @@ public:
         if (finished_)
             return "tether::task_group::spawn: the group has finished; spawn only while its "
                    "with_task_group is running (the task was not started)";
-        if (scope_state::is_cancelled_from(&scope_))
+        // A group opened inside an already-cancelled scope accepts children until
+        // its body ends (they start cancelled, as in Trio): its body is plain code
+        // that has not reached a cancellation point yet, not a group shutting down.
+        // A cancellation that arrives while the group runs shuts it down (asyncio).
+        if (scope_.cancel_called_ || (!entered_cancelled_ && scope_.enclosing_cancelled()))
             return "tether::task_group::spawn: the group is shutting down (a child or the body "
                    "failed, or the group or an enclosing scope was cancelled); the task was not "
                    "started";
@@ -170,9 +175,10 @@ public:
     std::coroutine_handle<> parent_;         // the coroutine awaiting the group
     std::size_t running_ = 0;                // children spawned and not finished
     bool body_done_ = false;
-    bool starting_ = false;   // inside await_suspend: never resume parent_
-    bool own_cancel_ = false; // task_group::cancel() was called
-    bool finished_ = false;   // the scope was left
+    bool starting_ = false;          // inside await_suspend: never resume parent_
+    bool own_cancel_ = false;        // task_group::cancel() was called
+    bool entered_cancelled_ = false; // an enclosing scope was cancelled at open()
+    bool finished_ = false;          // the scope was left
 
 private:
     // Invariant: parent_ is returned (resumed) exactly once, when the body and

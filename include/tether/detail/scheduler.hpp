@@ -74,6 +74,14 @@ private:
     ready_node* tail_ = nullptr;
 };
 
+/// `now + d`, saturating: a zero or negative `d` is `now` (already expired), one
+/// too large for the clock is `time_point::max()` (never).
+inline clock::time_point deadline_after(clock::time_point now, clock::duration d) noexcept {
+    if (d <= clock::duration::zero()) return now;
+    if (d >= clock::time_point::max() - now) return clock::time_point::max();
+    return now + d;
+}
+
 /// A deadline in the scheduler's heap. Lives in the awaiter or scope that owns it.
 struct timer_node {
     static constexpr std::size_t not_armed = std::numeric_limits<std::size_t>::max();

@@ -98,6 +98,10 @@ struct scope_state : list_hook {
     list_hook children_; // nested scopes
     deadline_timer deadline_;
     clock::time_point deadline_when_ = clock::time_point::max();
+    // reschedule(d) before entry: the deadline is d after entry (no clock is
+    // known before: the scheduler, and with it a virtual clock, comes at entry).
+    clock::duration relative_delay_{};
+    bool relative_pending_ = false;
     std::string reason_;
     bool cancel_called_ = false;
     bool deadline_expired_ = false; // the cancellation came from the deadline
@@ -151,6 +155,7 @@ struct scope_state : list_hook {
 
     void set_deadline(clock::time_point tp) {
         deadline_when_ = tp;
+        relative_pending_ = false;
         if (!sched_ || cancel_called_) return;
         sched_->remove_timer(deadline_);
         if (tp == clock::time_point::max() || exited_) return;
@@ -174,6 +179,7 @@ struct scope_state : list_hook {
         tasks_.push_back(ctx);
         ctx.scope_ = this;
         ctx.cancelled_ = is_cancelled_from(this);
+        if (relative_pending_) deadline_when_ = deadline_after(sched_->now(), relative_delay_);
         if (!cancel_called_ && deadline_when_ != clock::time_point::max())
             set_deadline(deadline_when_);
     }
