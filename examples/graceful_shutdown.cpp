@@ -58,10 +58,7 @@ tether::task<> app(tether::cancellation_token force) {
     try {
         auto workers = [](tether::task_group& tg) -> tether::task<> {
             for (int id = 2; id <= 3; ++id) tg.spawn(worker(id));
-            // The body is worker 1. (NOTE: a body that returns at once and leaves
-            // the group joining currently swallows an enclosing cancellation:
-            // with_task_group returns normally — a library bug, see issue 9's report.)
-            co_await worker(1);
+            co_await worker(1); // the body is worker 1
         };
         co_await tether::with_task_group(workers);
     } catch (const tether::cancelled_error&) {

@@ -24,8 +24,10 @@ namespace tether {
 /// another thread, post `set()` to the tree's executor.
 /// @par Example
 /// @code
+/// tether::task<> runner(tether::event& ready) { co_await ready.wait(); /* … */ }
+///
 /// tether::event ready;
-/// tg.spawn([&]() -> tether::task<> { co_await ready.wait(); /* … */ }());
+/// tg.spawn(runner(ready)); // a coroutine function, not a lambda invoked in place
 /// ready.set();
 /// @endcode
 class event {

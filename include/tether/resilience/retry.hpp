@@ -60,11 +60,12 @@ enum class retry_jitter : unsigned char {
 /// policy.initial_delay = 200ms;
 /// policy.retry_if = tether::retry_on<std::system_error, http_status_error>();
 /// policy.retry_after = [](const std::exception_ptr& e) { return retry_after_header(e); };
-/// auto page = co_await tether::retry(policy, [&] { return fetch(url); });
+/// auto attempt = [&] { return fetch(url); };
+/// auto page = co_await tether::retry(policy, attempt);
 /// @endcode
-/// Bind a policy (an aggregate with std::function members) to a named variable
-/// before awaiting: g++ 12 destroys such temporaries twice inside a co_await
-/// expression (GCC PR 100611).
+/// Bind the policy (an aggregate with std::function members) and a capturing
+/// lambda to named variables before awaiting: g++ 12 destroys such temporaries
+/// twice inside a co_await expression (GCC PR 100611).
 struct retry_policy {
     /// Attempts in all, the first included (>= 1).
     std::size_t max_attempts = 3;
