@@ -221,7 +221,7 @@ def run_primitives(args, out, quick, full):
     results = {}
     failed = []
     min_time = "0.05" if quick else ("1.0" if full else "0.3")
-    reps = "1" if quick else ("5" if full else "3")
+    reps = "1" if quick else ("7" if full else "5")
     for binary in args.gbench:
         name = Path(binary).name
         if not Path(binary).exists():
