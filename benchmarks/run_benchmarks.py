@@ -1142,6 +1142,11 @@ def main():
             ap.error(f"unknown section {s!r} (choose from {', '.join(SECTIONS)})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # Results of an earlier run must not pass for this run's (e.g. a plot of a
+    # section that fails or is skipped this time): remove what the driver writes.
+    for pattern in ("*.svg", "*.csv", "*.json", "*.log", "*.txt", "summary.md", "durations/*.txt"):
+        for f in out.glob(pattern):
+            f.unlink()
     machine = machine_info(args)
     (out / "machine.json").write_text(json.dumps(machine, indent=1))
     log(f"tether benchmarks -> {out}  (sections: {', '.join(only)}{', quick' if quick else ''}"
