@@ -32,6 +32,7 @@ import io
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -74,6 +75,7 @@ def run_cmd(cmd, timeout, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
     """subprocess.run with a hard timeout that kills the whole process group.
 
     Returns a CompletedProcess (text mode); raises TimedOut."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.Popen([str(c) for c in cmd], stdout=stdout, stderr=stderr, text=True,
                          start_new_session=True)
     try:
@@ -92,7 +94,11 @@ def run_cmd(cmd, timeout, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
             pass
         p.wait()
         raise
-    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.CompletedProcess(cmd, p.returncode, out, err)
+    # CPU seconds (user + system) of the sub-run and of what it waited for.
+    done.cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return done
 
 
 def scaled_timeout(seconds):
@@ -631,12 +637,15 @@ def run_wrk(url, seconds, script=None):
     try:
         r = run_cmd(cmd, scaled_timeout(seconds + 30))
     except TimedOut as e:
-        return None, f"{e}\n{e.stdout}{e.stderr}"
-    rps = None
+        return None, f"{e}\n{e.stdout}{e.stderr}", None
+    rps, requests = None, None
     for line in r.stdout.splitlines():
         if line.startswith("Requests/sec:"):
             rps = float(line.split()[1])
-    return rps, r.stdout + r.stderr
+        elif " requests in " in line:
+            requests = int(line.split()[0])
+    cpu_us = r.cpu_s * 1e6 / requests if requests else None
+    return rps, r.stdout + r.stderr, cpu_us
 
 
 def sqlite_count(db, sql):
@@ -688,11 +697,13 @@ def run_scraper_section(args, out, quick):
             script = root / "rotate.lua"
             script.write_text(WRK_ROTATE.format(count=PAGE_COUNT))
             run_wrk(f"http://127.0.0.1:{port}/p/00001.html", 1)  # warm-up
-            rps, text = run_wrk(f"http://127.0.0.1:{port}/p/00001.html", seconds)
+            rps, text, cpu_us = run_wrk(f"http://127.0.0.1:{port}/p/00001.html", seconds)
             (out / "wrk.txt").write_text(text)
             res["wrk_rps"] = rps
-            log(f"  wrk -t1 -c64 -d{seconds}s (one page): {rps:,.0f} req/s" if rps else "  wrk failed")
-            rps2, text2 = run_wrk(f"http://127.0.0.1:{port}/", seconds, script)
+            res["wrk_cpu_us_per_request"] = cpu_us
+            log(f"  wrk -t1 -c64 -d{seconds}s (one page): {rps:,.0f} req/s, "
+                f"{cpu_us or 0:.1f} us CPU per request" if rps else f"  wrk FAILED: {text.strip()[-300:]}")
+            rps2, text2, _ = run_wrk(f"http://127.0.0.1:{port}/", seconds, script)
             (out / "wrk_rotating.txt").write_text(text2)
             res["wrk_rotating_rps"] = rps2
             if rps2:
@@ -718,6 +729,7 @@ def run_scraper_section(args, out, quick):
                     res["aiohttp_error"] = r.stderr.strip()[-400:]
                     break
                 d = json.loads(r.stdout.strip().splitlines()[-1])
+                d["cpu_us_per_page"] = r.cpu_s * 1e6 / PAGE_COUNT
                 if d.get("ok") != PAGE_COUNT:
                     res["aiohttp_error"] = f"only {d.get('ok')}/{PAGE_COUNT} pages fetched with status 200"
                     log(f"  aiohttp pipeline: {res['aiohttp_error']}; its figure is not comparable")
@@ -729,8 +741,9 @@ def run_scraper_section(args, out, quick):
                 res["aiohttp"] = d
                 res["aiohttp_all_rps"] = [g["req_per_s"] for g in got]
                 res["aiohttp_rps"] = d["req_per_s"]
+                res["aiohttp_cpu_us_per_page"] = d["cpu_us_per_page"]
                 log(f"  aiohttp pipeline (seeds): {d['req_per_s']:,.0f} req/s (median of {len(got)}), "
-                    f"{d['ok']}/{d['urls']} ok, stored in SQLite")
+                    f"{d['ok']}/{d['urls']} ok, stored in SQLite; {d['cpu_us_per_page']:.0f} us CPU per page")
 
         scraper = args.scraper
         if scraper and Path(scraper).exists():
@@ -767,6 +780,7 @@ def run_scraper_section(args, out, quick):
                     log(f"  tether scraper: {res['scraper_error']}; its figure is not comparable")
                     break
                 got.append({"elapsed_s": elapsed, "rps": PAGE_COUNT / elapsed, "rows": states,
+                            "cpu_us_per_page": r.cpu_s * 1e6 / PAGE_COUNT,
                             "summary": (r.stdout + r.stderr).strip().splitlines()[-1:]})
             if got and "scraper_error" not in res:
                 got.sort(key=lambda d: d["rps"])
@@ -776,8 +790,10 @@ def run_scraper_section(args, out, quick):
                 res["scraper_all_rps"] = [g["rps"] for g in got]
                 res["scraper_rows"] = d["rows"]
                 res["scraper_summary"] = d["summary"]
+                res["scraper_cpu_us_per_page"] = d["cpu_us_per_page"]
                 log(f"  tether scraper: {d['rps']:,.0f} req/s (median of {len(got)}; process wall time "
-                    f"{d['elapsed_s']:.2f}s, start-up and SQLite included); rows: {d['rows']}; "
+                    f"{d['elapsed_s']:.2f}s, start-up and SQLite included; {d['cpu_us_per_page']:.0f} us CPU "
+                    f"per page); rows: {d['rows']}; "
                     f"its summary: {' '.join(d['summary'])}")
         else:
             log("  SKIPPED tether scraper: the `scraper` binary does not exist yet "
@@ -1088,16 +1104,18 @@ def write_markdown(out, machine, prim, mem, qvb, scr, targets):
         L.append("")
         L.append("### Scraper (10,000 pages of ~4 KiB, 64 concurrent, local nginx with one worker)")
         L.append("")
-        L.append("| client | requests/s | vs wrk |")
-        L.append("|---|---:|---:|")
+        L.append("| client | requests/s | vs wrk | client CPU per request |")
+        L.append("|---|---:|---:|---:|")
         wrk = scr.get("wrk_rps")
-        for label, k in (("wrk -t1 -c64, one page (the target's reference)", "wrk_rps"),
-                         ("wrk -t1 -c64, all 10,000 pages in turn (Lua script)", "wrk_rotating_rps"),
-                         ("tether scraper (process wall time, SQLite included)", "scraper_rps"),
-                         ("seeds' aiohttp pipeline (SQLite included)", "aiohttp_rps")):
+        for label, k, c in (("wrk -t1 -c64, one page (the target's reference)", "wrk_rps", "wrk_cpu_us_per_request"),
+                            ("wrk -t1 -c64, all 10,000 pages in turn (Lua script)", "wrk_rotating_rps", None),
+                            ("tether scraper (process wall time, SQLite included)", "scraper_rps",
+                             "scraper_cpu_us_per_page"),
+                            ("seeds' aiohttp pipeline (SQLite included)", "aiohttp_rps", "aiohttp_cpu_us_per_page")):
             v = scr.get(k)
             L.append(f"| {label} | {fmt_opt(v, '{:,.0f}')} | "
-                     f"{fmt_opt(v / wrk if v and wrk else None, '{:.0%}')} |")
+                     f"{fmt_opt(v / wrk if v and wrk else None, '{:.0%}')} | "
+                     f"{fmt_opt(scr.get(c) if c else None, '{:.1f} µs')} |")
         if scr.get("runs"):
             L.append("")
             L.append(f"Median of {scr['runs']} runs each for the two pipelines "
