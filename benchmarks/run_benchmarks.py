@@ -135,11 +135,22 @@ def machine_info(args):
     compile_line = _compile_flags(args.compile_commands)
     if compile_line:
         flags = compile_line
+    lscpu = {}
+    try:
+        r = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10)
+        for line in r.stdout.splitlines():
+            k, _, v = line.partition(":")
+            lscpu[k.strip()] = v.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    cpu_detail = ", ".join(f"{k} {lscpu[k]}" for k in ("CPU family", "Model", "Hypervisor vendor", "L1d cache",
+                                                       "L2 cache", "L3 cache") if lscpu.get(k))
     commit = version(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"])
     dirty = version(["git", "-C", str(HERE), "status", "--porcelain", "--untracked-files=no"])
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "host_cpu": cpu,
+        "cpu_detail": cpu_detail,
         "nproc": os.cpu_count(),
         "kernel": platform.release(),
         "os": _os_name(),
@@ -958,7 +969,8 @@ def print_summary(machine, prim, mem, qvb, scr, targets):
     log("")
     log("=" * 100)
     log(f"tether benchmarks — {machine['date']}")
-    log(f"  {machine['host_cpu']}, {machine['nproc']} CPUs, {machine['os']}, Linux {machine['kernel']}")
+    log(f"  {machine['host_cpu']}, {machine['nproc']} CPUs ({machine.get('cpu_detail')}), {machine['os']}, "
+        f"Linux {machine['kernel']}")
     log(f"  {machine['compiler']}, flags: {machine['flags']} ({machine['build_type']}), Asio {machine['asio']}, "
         f"Google Benchmark {machine['google_benchmark']}, {machine['python']}")
     log(f"  load average at start {machine['loadavg_at_start']}, at end {machine.get('loadavg_at_end')} "
@@ -1019,7 +1031,8 @@ def print_summary(machine, prim, mem, qvb, scr, targets):
 
 def write_markdown(out, machine, prim, mem, qvb, scr, targets):
     L = []
-    L.append(f"Measured {machine['date']} on {machine['host_cpu']} ({machine['nproc']} CPUs), {machine['os']}, "
+    L.append(f"Measured {machine['date']} on {machine['host_cpu']} ({machine['nproc']} CPUs; "
+             f"{machine.get('cpu_detail') or 'lscpu unavailable'}), {machine['os']}, "
              f"Linux {machine['kernel']}; {machine['compiler']}, `{machine['flags']}` ({machine['build_type']}); "
              f"Asio {machine['asio']}; Google Benchmark {machine['google_benchmark']}; {machine['python']}; "
              f"{machine.get('nginx') or 'nginx absent'}; {machine.get('wrk') or 'wrk absent'}; "
