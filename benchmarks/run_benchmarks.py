@@ -965,6 +965,13 @@ def fmt_opt(v, f="{:.3g}"):
     return f.format(v) if v is not None else "—"
 
 
+def fmt_ns(v):
+    """A time in ns, as ns below 10 µs and as µs above."""
+    if v is None:
+        return "—"
+    return f"{v:.4g} ns" if v < 10000 else f"{v / 1000:.4g} µs"
+
+
 def print_summary(machine, prim, mem, qvb, scr, targets):
     log("")
     log("=" * 100)
@@ -981,10 +988,10 @@ def print_summary(machine, prim, mem, qvb, scr, targets):
         log(f"{'primitive':34} {'tether':>12} {'baseline':>12}  {'speedup':>8}  {'(wall: tether':>14} "
             f"{'baseline)':>12}  baseline")
         for r in prim["pairs"]:
-            log(f"{r['operation']:34} {fmt_opt(r['tether_ns'], '{:.4g} ns'):>12} "
-                f"{fmt_opt(r['baseline_ns'], '{:.4g} ns'):>12}  {fmt_opt(r['speedup'], '{:.1f}x'):>8}  "
-                f"{fmt_opt(r.get('tether_wall_ns'), '{:.4g} ns'):>14} "
-                f"{fmt_opt(r.get('baseline_wall_ns'), '{:.4g} ns'):>12}  {r['baseline_kind']}")
+            log(f"{r['operation']:34} {fmt_ns(r['tether_ns']):>12} "
+                f"{fmt_ns(r['baseline_ns']):>12}  {fmt_opt(r['speedup'], '{:.1f}x'):>8}  "
+                f"{fmt_ns(r.get('tether_wall_ns')):>14} "
+                f"{fmt_ns(r.get('baseline_wall_ns')):>12}  {r['baseline_kind']}")
     if mem:
         log("")
         for k in ("tether", "asio"):
@@ -1059,10 +1066,10 @@ def write_markdown(out, machine, prim, mem, qvb, scr, targets):
         L.append("| operation | tether | baseline | speedup | tether (wall) | baseline (wall) | baseline is |")
         L.append("|---|---:|---:|---:|---:|---:|---|")
         for r in prim["pairs"]:
-            L.append(f"| {r['operation']} | {fmt_opt(r['tether_ns'], '{:.4g} ns')} | "
-                     f"{fmt_opt(r['baseline_ns'], '{:.4g} ns')} | {fmt_opt(r['speedup'], '{:.1f}×')} | "
-                     f"{fmt_opt(r.get('tether_wall_ns'), '{:.4g} ns')} | "
-                     f"{fmt_opt(r.get('baseline_wall_ns'), '{:.4g} ns')} | {r['baseline_kind']} |")
+            L.append(f"| {r['operation']} | {fmt_ns(r['tether_ns'])} | "
+                     f"{fmt_ns(r['baseline_ns'])} | {fmt_opt(r['speedup'], '{:.1f}×')} | "
+                     f"{fmt_ns(r.get('tether_wall_ns'))} | "
+                     f"{fmt_ns(r.get('baseline_wall_ns'))} | {r['baseline_kind'].replace('|', chr(92) + '|')} |")
     if mem:
         L.append("")
         L.append("### Memory per pending child (100,000 children)")
