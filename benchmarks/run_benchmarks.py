@@ -23,6 +23,7 @@ Environment:
   TETHER_BENCH_PUBLISH=DIR also copy the SVGs and summary.md to DIR (relative paths are
                            relative to the source tree: docs/benchmarks)
   TETHER_BENCH_TIMEOUT_SCALE=k  multiply every sub-run's time limit by k (default 1)
+  TETHER_BENCH_NGINX=PATH  the nginx binary (default /usr/sbin/nginx or nginx on PATH; "none" skips)
   TETHER_BENCH_STRICT=1    exit non-zero when a target is MISSed
 """
 import argparse
@@ -694,10 +695,14 @@ def scraper_help(binary):
 
 
 def run_scraper_section(args, out, quick):
-    nginx = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else shutil.which("nginx")
+    nginx = os.environ.get("TETHER_BENCH_NGINX")  # another nginx binary ("none": skip the section)
+    if nginx is None:
+        nginx = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else shutil.which("nginx")
+    elif not Path(nginx).exists():
+        nginx = shutil.which(nginx)
     if not nginx:
-        log("  SKIPPED: nginx is not installed (Debian: apt-get install nginx-light)")
-        return {"skipped": "nginx is not installed"}
+        log("  SKIPPED: nginx not found (Debian: apt-get install nginx-light; or TETHER_BENCH_NGINX=none)")
+        return {"skipped": "nginx not found"}
     res = {"pages": PAGE_COUNT, "concurrency": 64}
     root = Path(tempfile.mkdtemp(prefix="tether-bench-nginx-"))
     port = free_port()
