@@ -333,3 +333,29 @@ TEST_CASE("a use_task operation is not started in an already cancelled scope",
     CHECK_FALSE(r);
     CHECK(p.server.available() == 4); // nothing was consumed
 }
+
+TEST_CASE("overlapping sleeps on the real clock all wake: the Asio timer is re-armed after it "
+          "fires",
+          "[task][sleep][regression]") {
+    // Real time, tiny durations: the scheduler's one Asio timer fires for the
+    // earliest deadline and must be armed again for the ones still in the heap
+    // (it was not, and the later sleepers waited for ever).
+    asio::io_context io;
+    int woke = 0;
+    auto sleeper = [&](std::chrono::milliseconds d) -> task<void> {
+        co_await tether::sleep_for(d);
+        ++woke;
+    };
+    auto body = [&]() -> task<void> {
+        auto a = sleeper(1ms);
+        auto b = sleeper(2ms);
+        auto c = sleeper(3ms);
+        tether::spawn(io.get_executor(), std::move(b), [](std::exception_ptr) {});
+        tether::spawn(io.get_executor(), std::move(c), [](std::exception_ptr) {});
+        co_await std::move(a);
+    };
+    tether::run(io, body());
+    io.restart();
+    io.run(); // returns once every sleeper woke (nothing else keeps it running)
+    CHECK(woke == 3);
+}
