@@ -40,7 +40,8 @@ namespace {
 class random_pipeline {
 public:
     explicit random_pipeline(std::uint64_t seed)
-        : rng_(seed), q_(pick(0, 4)), sem_(static_cast<std::ptrdiff_t>(pick(1, 3))) {}
+        : rng_(seed), q_(static_cast<std::size_t>(pick(0, 4))),
+          sem_(static_cast<std::ptrdiff_t>(pick(1, 3))) {}
 
     task<void> run() {
         const int producers = pick(1, 4);

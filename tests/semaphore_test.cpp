@@ -350,7 +350,7 @@ TEST_CASE("S-07 (b) a waiter cancelled in the tick of a release passes the permi
         semaphore s(1);
         auto held = co_await s.acquire(); // Semaphore(0)
         std::vector<int> order;
-        acq_log t1, t2;
+        acq_log t1;
         bool t2_holds_at_end = false;
         auto body = [&](task_group& tg) -> task<void> {
             auto h1 = tg.spawn(acquire_op(s, t1, &order, 1));

@@ -223,6 +223,12 @@ void check_tasks(const std::vector<task<T>>& tasks, const char* who) {
 }
 
 template <class... Ts>
+void check_tasks(const std::tuple<task<Ts>...>& tasks, const char* who) {
+    const bool any_empty = std::apply([](const auto&... t) { return (!t || ...); }, tasks);
+    if (any_empty) throw usage_error(std::string(who) + ": a task is empty (moved from)");
+}
+
+template <class... Ts>
 class [[nodiscard]] when_all_awaitable : public combinator_base {
 public:
     using result_type = std::tuple<slot_value_t<Ts>...>;
@@ -233,12 +239,7 @@ public:
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) {
-        std::apply(
-            [](auto&... t) {
-                if ((!t || ...))
-                    throw usage_error("tether::when_all: a task is empty (moved from)");
-            },
-            tasks_);
+        check_tasks(tasks_, "tether::when_all");
         core_.open(*ctx_, parent, false);
         launch_all(std::index_sequence_for<Ts...>{});
         return core_.finish_start();
@@ -316,12 +317,7 @@ public:
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) {
-        std::apply(
-            [](auto&... t) {
-                if ((!t || ...))
-                    throw usage_error("tether::when_any: a task is empty (moved from)");
-            },
-            tasks_);
+        check_tasks(tasks_, "tether::when_any");
         core_.open(*ctx_, parent, false);
         launch_all(std::index_sequence_for<Ts...>{});
         return core_.finish_start();
