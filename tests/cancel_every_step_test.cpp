@@ -1,10 +1,10 @@
 // Cancellation at every step (issue 8): each scenario runs once to count its
-// steps, then once per step cancelled there — from outside, and (for scenarios
-// on virtual time) by a deadline — and its invariants are checked after every
-// run: nothing lost or duplicated, no permit or token leaked, every child
-// joined, clean-up that began has finished, the right exception outside. The
-// harness is tests/support/cancel_every_step.hpp; run_test adds "no task or
-// deadline left behind", and ASan/LSan (the asan-ubsan preset) "no frame leaked".
+// suspension points, then once per point cancelled right there — from outside
+// and by a deadline — and, for scenarios on virtual time, at every instant of
+// their timeline too; its invariants are checked after every run: nothing lost or duplicated, no
+// permit or token leaked, every child joined, clean-up that began has finished, the right exception
+// outside. The harness is tests/support/cancel_every_step.hpp; run_test adds "no task or deadline
+// left behind", and ASan/LSan (the asan-ubsan preset) "no frame leaked".
 #include "support/cancel_every_step.hpp"
 
 #include <tether/bounded_queue.hpp>
@@ -400,16 +400,20 @@ TEST_CASE("cancelling around shielded commits at every step never interrupts one
     CHECK(cancel_at_every_step<shield_scenario>("shield") > 5);
 }
 
-TEST_CASE("cancelling nested timeouts at every instant", "[cancel_every_step][timeout]") {
+TEST_CASE("cancelling nested timeouts at every step and every instant",
+          "[cancel_every_step][timeout]") {
+    CHECK(cancel_at_every_step<timeout_scenario>("timeouts") > 5);
     CHECK(cancel_at_every_instant<timeout_scenario>("timeouts", 1ms) > 10);
 }
 
-TEST_CASE("cancelling rate-limited users at every instant takes no token",
+TEST_CASE("cancelling rate-limited users at every step and instant takes no token",
           "[cancel_every_step][rate_limiter]") {
+    CHECK(cancel_at_every_step<rate_limiter_scenario>("rate_limiter") > 5);
     CHECK(cancel_at_every_instant<rate_limiter_scenario>("rate_limiter", 10ms) > 10);
 }
 
-TEST_CASE("cancelling circuit-breaker calls at every instant records no failure",
+TEST_CASE("cancelling circuit-breaker calls at every step and instant records no failure",
           "[cancel_every_step][circuit_breaker]") {
+    CHECK(cancel_at_every_step<breaker_scenario>("circuit_breaker") > 5);
     CHECK(cancel_at_every_instant<breaker_scenario>("circuit_breaker", 1ms) > 10);
 }

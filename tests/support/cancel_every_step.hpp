@@ -6,13 +6,14 @@
 //     void check(bool completed);      // invariants, after the run
 // and a fresh object is made for every run. `completed` is false when the
 // harness's cancellation ended the run (the cancel scope around run() absorbed
-// it). Every run happens under run_test, which also fails on left-over tasks or
-// deadlines.
+// it). Every run happens on a fresh io_context with a virtual clock and also
+// fails on left-over tasks or deadlines.
 //
-//  - cancel_at_every_step<S>(name): for scenarios driven by the ready queue. A
-//    reference run counts K, the rounds of the ready queue the scenario takes (a
-//    sibling that yields once per round); then for k = 0 … K a sibling cancels the
-//    scenario's scope from outside after k rounds. Scenarios must not sleep.
+//  - cancel_at_every_step<S>(name): a reference run counts K, the resumptions of
+//    tasks from the ready queue while the scenario runs (virtual_clock's
+//    on_each_resumption seam); then for k = 1 … K the scenario is cancelled
+//    right after the k-th resumption, once by cancel() and once by moving its
+//    scope's deadline to now — at every suspension point, exactly.
 //  - cancel_at_every_instant<S>(name, grain): for scenarios driven by virtual
 //    time. A reference run measures the duration D; then for every d = 0, grain/2,
 //    grain, … D + grain the scenario is cancelled at t0 + d, once by a deadline
@@ -25,6 +26,7 @@
 #include <tether/cancel_scope.hpp>
 #include <tether/task.hpp>
 #include <tether/task_group.hpp>
+#include <tether/testing/virtual_clock.hpp>
 #include <tether/timeout.hpp>
 
 #include "support/catch.hpp"
@@ -34,55 +36,82 @@
 
 namespace tether_test {
 
+namespace detail {
+
+// Counts resumptions; after the `cancel_at`-th, cancels `scope` (by cancel(), or
+// by a deadline of now).
+struct step_probe {
+    long count = 0;
+    long cancel_at = 0; // 0: never
+    bool by_deadline = false;
+    tether::cancel_scope* scope = nullptr;
+    tether::testing::virtual_clock* clock = nullptr;
+
+    static void after_resume(void* self) noexcept {
+        auto& p = *static_cast<step_probe*>(self);
+        if (++p.count != p.cancel_at || !p.scope) return;
+        if (p.by_deadline) {
+            p.scope->set_deadline(p.clock->now()); // already expired: cancels now
+        } else {
+            p.scope->cancel();
+        }
+    }
+};
+
+// Runs scenario `s` inside `scope` on a fresh io_context with a virtual clock and
+// `probe` installed; returns true if the run completed (the scope did not absorb
+// a cancellation).
+template <class Scenario>
+bool run_probed(Scenario& s, step_probe& probe) {
+    asio::io_context io;
+    tether::testing::virtual_clock clock(io);
+    tether::cancel_scope scope;
+    probe.scope = &scope;
+    probe.clock = &clock;
+    clock.on_each_resumption(&step_probe::after_resume, &probe);
+    auto region = [&](tether::cancel_scope&) -> tether::task<void> { co_await s.run(); };
+    auto body = [&]() -> tether::task<bool> {
+        co_return co_await tether::with_cancel_scope(scope, region);
+    };
+    const bool completed = tether::run(io, body());
+    clock.on_each_resumption(nullptr, nullptr);
+    io.restart();
+    io.poll();
+    CHECK(tether::detail::scheduler_for(io).idle()); // no task or deadline left behind
+    return completed;
+}
+
+} // namespace detail
+
 template <class Scenario>
 int cancel_at_every_step(const char* name) {
-    int rounds = 0;
+    long steps = 0;
     {
         Scenario s;
-        run_test([&]() -> tether::task<void> {
-            bool done = false;
-            auto counter = [&]() -> tether::task<void> {
-                while (!done) {
-                    co_await tether::yield_now();
-                    ++rounds;
-                }
-            };
-            auto body = [&](tether::task_group& tg) -> tether::task<void> {
-                tg.spawn(counter());
-                const auto t0 = co_await tether::this_task::now();
-                co_await s.run();
-                const auto t1 = co_await tether::this_task::now();
-                REQUIRE(t1 == t0); // a step scenario must not sleep
-                done = true;
-            };
-            co_await tether::with_task_group(body);
-        });
+        detail::step_probe probe;
+        const bool completed = detail::run_probed(s, probe);
         INFO(name << ": the reference run");
+        REQUIRE(completed);
         s.check(true);
+        steps = probe.count;
     }
-    REQUIRE(rounds > 0);
+    REQUIRE(steps > 0);
     int runs = 0;
-    for (int k = 0; k <= rounds; ++k) {
-        Scenario s;
-        bool completed = false;
-        run_test([&]() -> tether::task<void> {
-            tether::cancel_scope scope;
-            auto region = [&](tether::cancel_scope&) -> tether::task<void> { co_await s.run(); };
-            auto canceller = [&]() -> tether::task<void> {
-                for (int i = 0; i < k; ++i) co_await tether::yield_now();
-                scope.cancel();
-            };
-            auto body = [&](tether::task_group& tg) -> tether::task<void> {
-                tg.spawn(canceller());
-                completed = co_await tether::with_cancel_scope(scope, region);
-            };
-            co_await tether::with_task_group(body);
-        });
-        INFO(name << ": cancelled from outside after " << k << " of " << rounds << " rounds");
-        s.check(completed);
-        ++runs;
+    for (long k = 1; k <= steps; ++k) {
+        for (const bool by_deadline : {false, true}) {
+            Scenario s;
+            detail::step_probe probe;
+            probe.cancel_at = k;
+            probe.by_deadline = by_deadline;
+            const bool completed = detail::run_probed(s, probe);
+            INFO(name << ": cancelled " << (by_deadline ? "by a deadline" : "from outside")
+                      << " after resumption " << k << " of " << steps);
+            s.check(completed);
+            ++runs;
+        }
     }
-    std::printf("cancel_at_every_step: %s: %d rounds, %d cancelled runs\n", name, rounds, runs);
+    std::printf("cancel_at_every_step: %s: %ld suspension points, %d cancelled runs\n", name, steps,
+                runs);
     return runs;
 }
 

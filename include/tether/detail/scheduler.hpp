@@ -170,6 +170,10 @@ struct virtual_time {
     clock::time_point now_{};
     std::chrono::nanoseconds autojump_threshold_{0};
     bool autojump_ = true;
+    // Test seam (virtual_clock::on_each_resumption): called after every
+    // resumption from the ready queue, between two steps of the task tree.
+    void (*after_resume_)(void*) noexcept = nullptr;
+    void* after_resume_arg_ = nullptr;
 };
 
 class scheduler {
@@ -325,6 +329,8 @@ private:
             ++resumptions_;
             // *n may be destroyed by resume(); touch nothing of it afterwards.
             n->handle_.resume();
+            if (vtime_ && vtime_->after_resume_) [[unlikely]]
+                vtime_->after_resume_(vtime_->after_resume_arg_);
         }
     }
 

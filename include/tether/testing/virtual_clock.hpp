@@ -58,6 +58,16 @@ public:
         sched_.advance_virtual_to(time_.now_ + d);
     }
 
+    /// Calls `fn(arg)` after every resumption of a task from the scheduler's ready
+    /// queue — between two steps of the task tree, when no task is running — or
+    /// no more with `fn == nullptr`. For test harnesses that act at each step,
+    /// such as cancelling a scope after the k-th resumption. `fn` may cancel
+    /// scopes and set deadlines; it must not resume tasks itself.
+    void on_each_resumption(void (*fn)(void*) noexcept, void* arg) noexcept {
+        time_.after_resume_ = fn;
+        time_.after_resume_arg_ = arg;
+    }
+
     /// Turn automatic jumping on or off (off: only advance() moves time).
     void set_autojump(bool on) noexcept {
         time_.autojump_ = on;
