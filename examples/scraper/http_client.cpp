@@ -230,8 +230,22 @@ std::optional<url> redirect_chain::next(int status, const http_headers& headers)
 // --- http_client --------------------------------------------------------------------
 
 http_client::http_client(client_options options)
-    : options_(std::move(options)), tls_(make_client_tls_context(options_.tls)),
-      pool_(options_.max_idle_per_host, options_.pool_idle_timeout) {}
+    : options_(std::move(options)), pool_(options_.max_idle_per_host, options_.pool_idle_timeout) {
+    if (!options_.tls.ca_file.empty()) tls_ = make_client_tls_context(options_.tls);
+}
+
+tls_context* http_client::tls_for(const url& target) {
+    if (!target.is_https() || !tls_available) return nullptr;
+    if (!tls_) {
+        try {
+            tls_ = make_client_tls_context(options_.tls);
+        } catch (const std::system_error& e) {
+            throw fetch_error(fetch_errc::tls_failed,
+                              "TLS set-up for " + target.str() + ": " + e.code().message());
+        }
+    }
+    return tls_.get();
+}
 
 http_client::~http_client() = default;
 
@@ -257,7 +271,7 @@ tether::task<http_response> http_client::exchange(const url& target, http_method
                 if (!conn) {
                     now = co_await tether::this_task::now();
                     dl.arm(scope, after(now, options_.connect_timeout), deadline_kind::connect);
-                    conn = co_await connection::open(target, tls_.get(), options_.limits);
+                    conn = co_await connection::open(target, tls_for(target), options_.limits);
                     ++stats_.connections_opened;
                     now = co_await tether::this_task::now();
                 }

@@ -160,6 +160,12 @@ public:
     }
 
 private:
+    // The TLS context for https targets, made on first use: loading the
+    // system trust store costs tens of milliseconds, which a plain-http crawl
+    // should not pay. With a ca_file it is made by the constructor, so that a
+    // bad file is reported at once.
+    tls_context* tls_for(const url& target);
+
     client_options options_;
     std::shared_ptr<tls_context> tls_;
     connection_pool pool_;
