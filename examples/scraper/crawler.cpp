@@ -426,12 +426,14 @@ struct crawler::impl {
                 if (progress.redirects > 0) res.reason = "redirected to " + final_url->str();
                 if (looks_like_html(r)) {
                     html_summary summary;
+                    html_options html;
+                    html.links = follows_links(job.depth); // else the title is enough
                     if (r.body.size() > cfg.parse_on_thread_bytes) {
                         const std::string& body = r.body;
-                        summary =
-                            co_await tether::to_thread([&body] { return extract_html(body); });
+                        summary = co_await tether::to_thread(
+                            [&body, html] { return extract_html(body, html); });
                     } else {
-                        summary = extract_html(r.body);
+                        summary = extract_html(r.body, html);
                     }
                     res.title = first_line(summary.title);
                     collect_links(summary, *final_url, job.depth, out);
@@ -448,8 +450,13 @@ struct crawler::impl {
         co_return out;
     }
 
+    // Whether the links of a page at `depth` are crawled.
+    bool follows_links(int depth) const noexcept {
+        return cfg.max_depth < 0 || depth + 1 <= cfg.max_depth;
+    }
+
     void collect_links(const html_summary& summary, const url& page, int depth, job_result& out) {
-        if (cfg.max_depth >= 0 && depth + 1 > cfg.max_depth) return;
+        if (!follows_links(depth)) return;
         url base = page;
         if (summary.base_href) {
             result<url, url_error> b = page.resolve(*summary.base_href);

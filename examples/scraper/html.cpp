@@ -201,7 +201,8 @@ html_summary extract_html(std::string_view s, const html_options& options) {
         std::size_t j = i + 1;
         while (j < s.size() && !is_html_space(s[j]) && s[j] != '/' && s[j] != '>') ++j;
         const std::string name = to_lower_ascii(s.substr(i + 1, j - i - 1));
-        const bool want_href = name == "a" || (name == "base" && !summary.base_href);
+        const bool want_href =
+            options.links && (name == "a" || (name == "base" && !summary.base_href));
         std::optional<std::string_view> href;
         for (;;) {
             while (j < s.size() && (is_html_space(s[j]) || s[j] == '/')) ++j;
@@ -256,6 +257,7 @@ html_summary extract_html(std::string_view s, const html_options& options) {
                 summary.title =
                     collapse_whitespace(decode_html_entities(s.substr(i, text_end - i)));
             }
+            if (!options.links) break; // the title was all we wanted
             i = end == npos ? s.size() : skip_past_gt(s, end + 2);
         } else if (is_raw_text_element(name)) {
             const std::size_t end = find_end_tag(s, i, name);

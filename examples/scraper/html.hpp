@@ -14,6 +14,10 @@ namespace scraper {
 struct html_options {
     /// Stop collecting links after this many (`html_summary::links_truncated`).
     std::size_t max_links = 10000;
+    /// Collect links and the <base> href. When false only the title is
+    /// extracted, and the scan stops at the end of the first <title>: what a
+    /// crawl needs from a page at its depth limit.
+    bool links = true;
 };
 
 struct html_summary {
