@@ -650,14 +650,25 @@ struct crawler::impl {
                 if (!fresh.contains(p.url) && store.is_terminal(p.url)) ++stats.already_done;
         }
         // Seeds of earlier runs keep their hosts in the crawl when resuming.
+        // Stored URLs are normalised ("scheme://authority/path"), so a URL
+        // with the same origin as the one before has the same host: only the
+        // first URL of each run of equal origins is parsed.
+        std::string last_origin;
         for (const std::string& s : store.urls_at_depth(0)) {
+            const std::size_t authority = s.find("://");
+            const std::size_t slash =
+                authority == std::string::npos ? std::string::npos : s.find('/', authority + 3);
+            const std::string_view origin = std::string_view(s).substr(0, slash);
+            if (slash != std::string::npos && origin == last_origin) continue;
             result<url, url_error> u = url::parse(s);
             if (u) seed_hosts.insert(u->host());
+            last_origin = origin;
         }
         std::vector<pending_url> pending = store.load_pending();
         stats.resumed_pending = pending.size() - std::min(pending.size(), added.size());
+        const bool dedupe = cfg.max_depth != 0; // `seen` only filters links, and none are followed
         for (pending_url& p : pending) {
-            seen.insert(p.url);
+            if (dedupe) seen.insert(p.url);
             frontier.push_back(std::move(p));
         }
     }

@@ -1,5 +1,7 @@
 #include "url.hpp"
 
+#include <array>
+#include <charconv>
 #include <optional>
 #include <utility>
 
@@ -35,6 +37,21 @@ constexpr bool is_sub_delim(char c) noexcept {
 // pchar / "/" / "?" minus '%', which is handled separately.
 constexpr bool is_component_char(char c) noexcept {
     return is_unreserved(c) || is_sub_delim(c) || c == ':' || c == '@' || c == '/' || c == '?';
+}
+
+// is_component_char as a table: URL components are scanned byte by byte.
+constexpr auto component_chars = [] {
+    std::array<bool, 256> t{};
+    for (std::size_t i = 0; i < t.size(); ++i) t[i] = is_component_char(static_cast<char>(i));
+    return t;
+}();
+
+// True if normalize_percent_encoding would return `s` unchanged because it
+// holds nothing but component characters (no '%' either).
+bool only_component_chars(std::string_view s) noexcept {
+    for (char c : s)
+        if (!component_chars[static_cast<unsigned char>(c)]) return false;
+    return true;
 }
 
 // A reference split into its RFC 3986 §3 components (fragment discarded).
@@ -76,6 +93,14 @@ reference_parts split_reference(std::string_view s) {
 std::string clean_input(std::string_view s) {
     while (!s.empty() && static_cast<unsigned char>(s.front()) <= 0x20) s.remove_prefix(1);
     while (!s.empty() && static_cast<unsigned char>(s.back()) <= 0x20) s.remove_suffix(1);
+    // A plain loop: string_view::find_first_of calls memchr once per byte.
+    bool clean = true;
+    for (char c : s)
+        if (c == '\t' || c == '\n' || c == '\r') {
+            clean = false;
+            break;
+        }
+    if (clean) return std::string(s); // the usual case
     std::string out;
     out.reserve(s.size());
     for (char c : s)
@@ -112,6 +137,7 @@ std::uint16_t default_port(std::string_view scheme) noexcept {
 }
 
 std::string normalize_percent_encoding(std::string_view s) {
+    if (only_component_chars(s)) return std::string(s); // already normal: the usual case
     std::string out;
     out.reserve(s.size());
     const auto encode = [&out](unsigned char b) {
@@ -144,6 +170,10 @@ std::string normalize_percent_encoding(std::string_view s) {
 }
 
 std::string remove_dot_segments(std::string_view in) {
+    // Every dot segment starts the input or follows a '/': without either
+    // there is nothing to remove (the usual case).
+    if ((in.empty() || in.front() != '.') && in.find("/.") == std::string_view::npos)
+        return std::string(in);
     std::string out;
     out.reserve(in.size());
     const auto drop_last_segment = [&out] {
@@ -191,7 +221,20 @@ std::string url::target() const {
 }
 
 std::string url::authority() const {
-    return port_ == default_port(scheme_) ? host_ : host_ + ":" + std::to_string(port_);
+    std::string out;
+    append_authority(out);
+    return out;
+}
+
+void url::append_authority(std::string& out) const {
+    out += host_;
+    if (port_ != default_port(scheme_)) {
+        char digits[8];
+        const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, port_);
+        (void)ec; // a uint16_t always fits
+        out += ':';
+        out.append(digits, end);
+    }
 }
 
 // Builds normalised URLs from components; the only way to make a url.
@@ -265,7 +308,12 @@ struct url_builder {
         if (u.path_.empty()) u.path_ = "/";
         if (query) u.query_ = normalize_percent_encoding(*query);
 
-        u.href_ = u.scheme_ + "://" + u.authority() + u.path_;
+        u.href_.reserve(u.scheme_.size() + 3 + u.host_.size() + 6 + u.path_.size() + 1 +
+                        u.query_.size());
+        u.href_ += u.scheme_;
+        u.href_ += "://";
+        u.append_authority(u.href_);
+        u.href_ += u.path_;
         if (!u.query_.empty()) {
             u.href_ += '?';
             u.href_ += u.query_;

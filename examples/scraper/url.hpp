@@ -110,6 +110,7 @@ public:
 private:
     url() = default;
     friend struct url_builder;
+    void append_authority(std::string& out) const;
 
     std::string scheme_;
     std::string host_;
