@@ -137,36 +137,31 @@ received receive(tcp::socket& s, char* data, std::size_t capacity) {
     return out;
 }
 
-// The kernel turns packet timestamping on asynchronously (a work item) when
-// the first socket asks for it: until then packets go unstamped. This UDP
-// socket on 127.0.0.1 asks too, keeps it on while it lives, and
-// wait_until_stamped() sends itself datagrams until one comes back stamped.
+// The kernel turns packet timestamping on asynchronously (a deferred work
+// item) when the first socket of the system asks for it: until then TCP
+// segments arrive unstamped (UDP would not tell: it stamps at recvmsg when
+// the packet has no stamp). This loopback TCP pair asks too, keeps it on
+// while it lives, and wait_until_stamped() sends itself bytes until one
+// comes back stamped.
 class stamp_probe {
 public:
-    stamp_probe() : fd_(::socket(AF_INET, SOCK_DGRAM, 0)) {}
+    stamp_probe() = default;
     stamp_probe(const stamp_probe&) = delete;
     stamp_probe& operator=(const stamp_probe&) = delete;
     ~stamp_probe() {
-        if (fd_ >= 0) ::close(fd_);
+        for (const int fd : {client_, accepted_})
+            if (fd >= 0) ::close(fd);
     }
 
     bool wait_until_stamped() {
-        if (fd_ < 0) return false;
+        if (!connect_pair()) return false;
         const int one = 1;
-        if (::setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) return false;
-        sockaddr_in self{};
-        self.sin_family = AF_INET;
-        self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof self;
-        if (::bind(fd_, reinterpret_cast<const sockaddr*>(&self), sizeof self) != 0 ||
-            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&self), &len) != 0)
+        if (::setsockopt(accepted_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0)
             return false;
         const auto give_up = std::chrono::steady_clock::now() + 2s;
         while (std::chrono::steady_clock::now() < give_up) {
             const char byte = 'x';
-            if (::sendto(fd_, &byte, 1, 0, reinterpret_cast<const sockaddr*>(&self), sizeof self) !=
-                1)
-                return false;
+            if (::send(client_, &byte, 1, 0) != 1) return false;
             char in = 0;
             iovec iov{&in, 1};
             alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control{};
@@ -175,7 +170,7 @@ public:
             msg.msg_iovlen = 1;
             msg.msg_control = control.data();
             msg.msg_controllen = control.size();
-            if (::recvmsg(fd_, &msg, 0) != 1) return false;
+            if (::recvmsg(accepted_, &msg, 0) != 1) return false;
             for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) return true;
             std::this_thread::yield();
@@ -184,7 +179,31 @@ public:
     }
 
 private:
-    int fd_;
+    bool connect_pair() {
+        const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (listener < 0) return false;
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        bool ok = ::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::listen(listener, 1) == 0 &&
+                  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+        if (ok) {
+            client_ = ::socket(AF_INET, SOCK_STREAM, 0);
+            ok = client_ >= 0 &&
+                 ::connect(client_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+        }
+        if (ok) {
+            accepted_ = ::accept(listener, nullptr, nullptr);
+            ok = accepted_ >= 0;
+        }
+        ::close(listener);
+        return ok;
+    }
+
+    int client_ = -1;
+    int accepted_ = -1;
 };
 
 // A keep-alive HTTP/1.1 server on 127.0.0.1 that logs every request and
