@@ -713,7 +713,7 @@ struct crawler::impl {
         stats.seconds =
             std::chrono::duration<double>((co_await tether::this_task::now()) - started).count();
         stats.client = client.stats();
-        stats.left_pending = static_cast<std::size_t>(store.counts().pending);
+        stats.left_pending = static_cast<std::size_t>(store.pending_count());
         co_return stats;
     }
 

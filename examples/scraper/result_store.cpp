@@ -1,10 +1,12 @@
 #include "result_store.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdio>
 #include <ctime>
 #include <sqlite3.h>
+#include <unordered_map>
 #include <utility>
 
 namespace scraper {
@@ -150,6 +152,14 @@ public:
         [[nodiscard]] double real(int col) const {
             return sqlite3_column_double(s_.stmt_, col);
         }
+        // Valid until the next step() or the end of the run.
+        [[nodiscard]] std::string_view text_view(int col) const {
+            const unsigned char* p = sqlite3_column_text(s_.stmt_, col);
+            const int n = sqlite3_column_bytes(s_.stmt_, col);
+            return p == nullptr ? std::string_view()
+                                : std::string_view(reinterpret_cast<const char*>(p),
+                                                   static_cast<std::size_t>(n));
+        }
         [[nodiscard]] std::string text(int col) const {
             const unsigned char* p = sqlite3_column_text(s_.stmt_, col);
             const int n = sqlite3_column_bytes(s_.stmt_, col);
@@ -259,14 +269,18 @@ struct result_store::impl {
 
     db_handle db;
     statement insert_pending{db.get(), "INSERT OR IGNORE INTO urls (url, depth) VALUES (?1, ?2)"};
-    statement upsert_result{db.get(), R"sql(
-INSERT INTO urls (url, depth, state, status, bytes, title, reason, elapsed_ms, attempts, fetched_at)
+    // A result turns its pending row terminal; a result for a URL without a row
+    // (not added first) inserts one. UPDATE first: nearly every result has a
+    // pending row, and a plain UPDATE costs less than an upsert.
+    statement update_result{db.get(), R"sql(
+UPDATE urls SET depth = ?2, state = ?3, status = ?4, bytes = ?5, title = ?6, reason = ?7,
+  elapsed_ms = ?8, attempts = ?9, fetched_at = ?10
+WHERE url = ?1 AND state = 'pending'
+)sql"};
+    statement insert_result{db.get(), R"sql(
+INSERT OR IGNORE INTO urls (url, depth, state, status, bytes, title, reason, elapsed_ms, attempts,
+  fetched_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-ON CONFLICT (url) DO UPDATE SET
-  depth = excluded.depth, state = excluded.state, status = excluded.status, bytes = excluded.bytes,
-  title = excluded.title, reason = excluded.reason, elapsed_ms = excluded.elapsed_ms,
-  attempts = excluded.attempts, fetched_at = excluded.fetched_at
-WHERE urls.state = 'pending'
 )sql"};
     statement select_pending{
         db.get(), "SELECT url, depth FROM urls WHERE state = 'pending' ORDER BY depth, rowid"};
@@ -277,8 +291,26 @@ WHERE urls.state = 'pending'
         "SELECT url, depth, state, status, bytes, title, reason, elapsed_ms, attempts, fetched_at "
         "FROM urls WHERE url = ?1"};
     statement count_states{db.get(), "SELECT state, count(*) FROM urls GROUP BY state"};
+    statement count_pending{db.get(), "SELECT count(*) FROM urls WHERE state = 'pending'"};
     statement requeue{
         db.get(), "UPDATE urls SET state = 'pending', fetched_at = NULL WHERE state = 'failed'"};
+
+    // add_pending inserts this many rows per statement: a statement costs about
+    // as much again as the B-tree work of a row. Null if this SQLite has no
+    // RETURNING (before 3.35): then rows go one by one.
+    static constexpr std::size_t chunk_rows = 64;
+    std::unique_ptr<statement> insert_chunk = prepare_insert_chunk(db.get());
+
+    static std::unique_ptr<statement> prepare_insert_chunk(sqlite3* db) {
+        std::string sql = "INSERT OR IGNORE INTO urls (url, depth) VALUES ";
+        for (std::size_t k = 0; k < chunk_rows; ++k) sql += k == 0 ? "(?, ?)" : ", (?, ?)";
+        sql += " RETURNING url";
+        try {
+            return std::make_unique<statement>(db, sql);
+        } catch (const store_error&) {
+            return nullptr;
+        }
+    }
 
     // Inserts one pending URL; true if it was new.
     bool add(const pending_url& u) {
@@ -298,8 +330,37 @@ result_store& result_store::operator=(result_store&&) noexcept = default;
 std::vector<pending_url> result_store::add_pending(std::span<const pending_url> urls) {
     std::vector<pending_url> added;
     transaction tx(impl_->db.get());
-    for (const pending_url& u : urls)
-        if (impl_->add(u)) added.push_back(u);
+    std::size_t i = 0;
+    if (impl_->insert_chunk) {
+        // Whole chunks in one statement each. RETURNING names the new rows (in
+        // no promised order): each is marked at its first place in the chunk
+        // (a URL twice in a chunk is inserted once), so `added` keeps the
+        // input's order.
+        std::unordered_map<std::string_view, std::size_t> place; // views into `urls`
+        std::vector<bool> fresh(impl::chunk_rows);
+        for (; i + impl::chunk_rows <= urls.size(); i += impl::chunk_rows) {
+            const std::span<const pending_url> chunk = urls.subspan(i, impl::chunk_rows);
+            place.clear();
+            std::fill(fresh.begin(), fresh.end(), false);
+            auto r = impl_->insert_chunk->run();
+            int param = 1;
+            for (std::size_t k = 0; k < chunk.size(); ++k) {
+                place.emplace(chunk[k].url, k);
+                r.bind(param, chunk[k].url)
+                    .bind(param + 1, static_cast<std::int64_t>(chunk[k].depth));
+                param += 2;
+            }
+            while (r.step()) {
+                // The text is valid until the next step: only looked up.
+                const auto it = place.find(r.text_view(0));
+                if (it != place.end()) fresh[it->second] = true;
+            }
+            for (std::size_t k = 0; k < chunk.size(); ++k)
+                if (fresh[k]) added.push_back(chunk[k]);
+        }
+    }
+    for (; i < urls.size(); ++i)
+        if (impl_->add(urls[i])) added.push_back(urls[i]);
     tx.commit();
     return added;
 }
@@ -322,8 +383,9 @@ batch_outcome result_store::store_batch(std::span<const fetch_result> results) {
     const std::string fetched_at = utc_timestamp();
     transaction tx(impl_->db.get());
     for (const fetch_result& res : results) {
-        {
-            auto r = impl_->upsert_result.run();
+        // Writes `res` with `st`; true if a row changed.
+        const auto write = [&](statement& st) {
+            auto r = st.run();
             r.bind(1, res.url)
                 .bind(2, static_cast<std::int64_t>(res.depth))
                 .bind(3, to_string(res.state))
@@ -335,8 +397,11 @@ batch_outcome result_store::store_batch(std::span<const fetch_result> results) {
                 .bind(9, static_cast<std::int64_t>(res.attempts))
                 .bind(10, fetched_at);
             r.step();
-        }
-        if (sqlite3_changes(impl_->db.get()) > 0) {
+            return sqlite3_changes(impl_->db.get()) > 0;
+        };
+        // No pending row: either there is no row (insert it) or it is
+        // terminal already (the insert is ignored).
+        if (write(impl_->update_result) || write(impl_->insert_result)) {
             ++outcome.stored;
         } else {
             ++outcome.already_terminal;
@@ -401,6 +466,11 @@ state_counts result_store::counts() const {
         }
     }
     return c;
+}
+
+std::int64_t result_store::pending_count() const {
+    auto r = impl_->count_pending.run();
+    return r.step() ? r.int64(0) : 0;
 }
 
 std::size_t result_store::requeue_failed() {

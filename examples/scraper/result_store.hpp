@@ -163,6 +163,10 @@ public:
     /// Number of rows per state.
     [[nodiscard]] state_counts counts() const;
 
+    /// Number of pending rows (`counts().pending`, from the pending rows'
+    /// index alone instead of a scan of every row).
+    [[nodiscard]] std::int64_t pending_count() const;
+
     /// Turns every 'failed' row back into 'pending' (for a "retry failures"
     /// run) and returns how many were requeued.
     std::size_t requeue_failed();
