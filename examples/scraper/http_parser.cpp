@@ -386,6 +386,8 @@ void http_response_parser::on_status_line() {
     status_ = code;
     version_minor_ = line[7] == '0' ? 0 : 1;
     reason_.assign(reason);
+    // Room for a typical header section at once rather than growing 1, 2, 4, 8, 16.
+    headers_.fields_.reserve(16);
     state_ = state::header_line;
 }
 

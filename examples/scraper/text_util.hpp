@@ -5,6 +5,7 @@
 // case-insensitive by their specifications, whatever the process locale says.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -82,11 +83,18 @@ namespace scraper {
     }
 }
 
+/// is_tchar as a table: header names are checked byte by byte on every response.
+inline constexpr auto tchar_table = [] {
+    std::array<bool, 256> t{};
+    for (std::size_t i = 0; i < t.size(); ++i) t[i] = is_tchar(static_cast<char>(i));
+    return t;
+}();
+
 /// True if `s` is a non-empty RFC 9110 token.
 [[nodiscard]] constexpr bool is_token(std::string_view s) noexcept {
     if (s.empty()) return false;
     for (char c : s)
-        if (!is_tchar(c)) return false;
+        if (!tchar_table[static_cast<unsigned char>(c)]) return false;
     return true;
 }
 
