@@ -274,12 +274,27 @@ private:
                 // Build the result in the return statement, then pop (a named
                 // optional costs g++ a spill through memory).
                 pop_front_after_return guard{*this};
-                return std::optional<T>(std::in_place, std::move(buf_.front()));
+                return std::optional<T>(std::in_place, std::move(front_item()));
             }
         }
         std::optional<T> out;
         take(out);
         return out;
+    }
+
+    // Removes the front item and returns it as pop()'s result, with no call.
+    // Precondition: buf_.size() != 0.
+    std::optional<T> take_front() noexcept requires small_item {
+        std::optional<T> v = buf_.front(); // one whole-object copy
+        buf_.pop_front();
+        if (!putters_.empty()) refill();
+        return v;
+    }
+    T& front_item() noexcept {
+        if constexpr (small_item)
+            return *buf_.front();
+        else
+            return buf_.front();
     }
 
     struct pop_front_after_return {
@@ -294,7 +309,7 @@ private:
     // empty out at the end of a closed queue. If moving throws, nothing happened.
     bool take(std::optional<T>& out) {
         if (buf_.size() != 0) [[likely]] {
-            out.emplace(std::move(buf_.front()));
+            out.emplace(std::move(front_item()));
             buf_.pop_front();
             if (!putters_.empty()) refill();
             return true;
@@ -346,7 +361,15 @@ private:
     //  - !putters_.empty() implies buf_.size() == capacity_ and getters_.empty();
     //  - closed_ implies getters_.empty() and putters_.empty();
     //  - unfinished_ >= buf_.size(): the difference is the popped items not yet done.
-    detail::ring_buffer<T> buf_;
+    // Small trivially copyable items are buffered as the std::optional<T> that
+    // pop() returns. g++ 12 builds an optional with two narrow stores (value,
+    // flag) and then copies it whole; read back at once, that is a
+    // store-forwarding stall, which made a pop twice as slow. A buffered optional
+    // was written when it was pushed, long before, and is copied whole.
+    static constexpr bool small_item =
+        std::is_trivially_copyable_v<T> && sizeof(std::optional<T>) <= 2 * sizeof(void*);
+    using slot = std::conditional_t<small_item, std::optional<T>, T>;
+    detail::ring_buffer<slot> buf_;
     std::size_t capacity_;
     std::size_t unfinished_ = 0;
     detail::waiter_list getters_;
@@ -489,7 +512,13 @@ public:
     std::optional<T> await_resume() {
         // Not suspended: await_ready saw an item (or the end) and nothing ran since,
         // so take it now, straight into the result.
-        if (!node_.engaged()) return q_->take_now();
+        if (!node_.engaged()) {
+            if constexpr (small_item) {
+                if (q_->buf_.size() != 0) [[likely]]
+                    return q_->take_front();
+            }
+            return q_->take_now();
+        }
         node_->throw_if_cancelled();
         return std::move(node_->slot_);
     }
