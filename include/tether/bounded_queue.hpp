@@ -214,6 +214,8 @@ public:
     }
 
 private:
+    class pop_wait; // the base of pop_awaiter and pop_tracked_awaiter
+
     // A task waiting in pop: the item is moved into slot_ when it is handed over.
     struct pop_node : detail::waiter {
         std::optional<T> slot_;
@@ -492,11 +494,11 @@ private:
     detail::lazy_node<push_node> node_;
 };
 
-/// The awaitable of `pop()`.
+/// What `pop()` and `pop_tracked()` share: waiting for an item (or the end).
 template <class T>
-class [[nodiscard]] bounded_queue<T>::pop_awaiter {
+class bounded_queue<T>::pop_wait {
 public:
-    explicit pop_awaiter(bounded_queue& q) noexcept : q_(&q) {}
+    explicit pop_wait(bounded_queue& q) noexcept : q_(&q) {}
 
     void bind_context(detail::task_ctx& c) noexcept {
         ctx_ = &c;
@@ -509,54 +511,51 @@ public:
     void await_suspend(std::coroutine_handle<> h) noexcept {
         q_->getters_.suspend(node_.emplace(), *ctx_, h);
     }
-    std::optional<T> await_resume() {
-        // Not suspended: await_ready saw an item (or the end) and nothing ran since,
-        // so take it now, straight into the result.
-        if (!node_.engaged()) {
-            if constexpr (small_item) {
-                if (q_->buf_.size() != 0) [[likely]]
-                    return q_->take_front();
-            }
-            return q_->take_now();
-        }
+
+protected:
+    // After resumption: the node's item (empty at the end of a closed queue), or
+    // cancelled_error. Precondition: node_.engaged().
+    std::optional<T>& woken_slot() {
         node_->throw_if_cancelled();
-        return std::move(node_->slot_);
+        return node_->slot_;
     }
 
-private:
     bounded_queue* q_;
     detail::task_ctx* ctx_ = nullptr;
     detail::lazy_node<pop_node> node_;
 };
 
+/// The awaitable of `pop()`.
+template <class T>
+class [[nodiscard]] bounded_queue<T>::pop_awaiter : public pop_wait {
+public:
+    using pop_wait::pop_wait;
+
+    std::optional<T> await_resume() {
+        // Not suspended: await_ready saw an item (or the end) and nothing ran since,
+        // so take it now, straight into the result.
+        if (!this->node_.engaged()) {
+            if constexpr (small_item) {
+                if (this->q_->buf_.size() != 0) [[likely]]
+                    return this->q_->take_front();
+            }
+            return this->q_->take_now();
+        }
+        return std::move(this->woken_slot());
+    }
+};
+
 /// The awaitable of `pop_tracked()`.
 template <class T>
-class [[nodiscard]] bounded_queue<T>::pop_tracked_awaiter {
+class [[nodiscard]] bounded_queue<T>::pop_tracked_awaiter : public pop_wait {
 public:
-    explicit pop_tracked_awaiter(bounded_queue& q) noexcept : q_(&q) {}
+    using pop_wait::pop_wait;
 
-    void bind_context(detail::task_ctx& c) noexcept {
-        ctx_ = &c;
-    }
-
-    bool await_ready() {
-        detail::cancellation_point(*ctx_);
-        return q_->can_take();
-    }
-    void await_suspend(std::coroutine_handle<> h) noexcept {
-        q_->getters_.suspend(node_.emplace(), *ctx_, h);
-    }
     tracked_item await_resume() {
-        if (!node_.engaged()) return q_->try_pop_tracked();
-        node_->throw_if_cancelled();
-        std::optional<T>& slot = node_->slot_;
-        return tracked_item(slot ? q_ : nullptr, std::move(slot));
+        if (!this->node_.engaged()) return this->q_->try_pop_tracked();
+        std::optional<T>& slot = this->woken_slot();
+        return tracked_item(slot ? this->q_ : nullptr, std::move(slot));
     }
-
-private:
-    bounded_queue* q_;
-    detail::task_ctx* ctx_ = nullptr;
-    detail::lazy_node<pop_node> node_;
 };
 
 /// The awaitable of `join()`.
