@@ -214,6 +214,15 @@ public:
     }
 
 private:
+    // Small trivially copyable items are buffered as the std::optional<T> that
+    // pop() returns. g++ 12 builds an optional with two narrow stores (value,
+    // flag) and then copies it whole; read back at once, that is a
+    // store-forwarding stall, which made a pop twice as slow. A buffered optional
+    // was written when it was pushed, long before, and is copied whole.
+    static constexpr bool small_item =
+        std::is_trivially_copyable_v<T> && sizeof(std::optional<T>) <= 2 * sizeof(void*);
+    using slot = std::conditional_t<small_item, std::optional<T>, T>;
+
     class pop_wait; // the base of pop_awaiter and pop_tracked_awaiter
 
     // A task waiting in pop: the item is moved into slot_ when it is handed over.
@@ -363,14 +372,6 @@ private:
     //  - !putters_.empty() implies buf_.size() == capacity_ and getters_.empty();
     //  - closed_ implies getters_.empty() and putters_.empty();
     //  - unfinished_ >= buf_.size(): the difference is the popped items not yet done.
-    // Small trivially copyable items are buffered as the std::optional<T> that
-    // pop() returns. g++ 12 builds an optional with two narrow stores (value,
-    // flag) and then copies it whole; read back at once, that is a
-    // store-forwarding stall, which made a pop twice as slow. A buffered optional
-    // was written when it was pushed, long before, and is copied whole.
-    static constexpr bool small_item =
-        std::is_trivially_copyable_v<T> && sizeof(std::optional<T>) <= 2 * sizeof(void*);
-    using slot = std::conditional_t<small_item, std::optional<T>, T>;
     detail::ring_buffer<slot> buf_;
     std::size_t capacity_;
     std::size_t unfinished_ = 0;
