@@ -214,6 +214,17 @@ public:
     }
 
 private:
+    // Small trivially copyable items are buffered as the std::optional<T> that
+    // pop() returns. g++ 12 builds an optional with two narrow stores (value,
+    // flag) and then copies it whole; read back at once, that is a
+    // store-forwarding stall, which made a pop twice as slow. A buffered optional
+    // was written when it was pushed, long before, and is copied whole.
+    static constexpr bool small_item =
+        std::is_trivially_copyable_v<T> && sizeof(std::optional<T>) <= 2 * sizeof(void*);
+    using slot = std::conditional_t<small_item, std::optional<T>, T>;
+
+    class pop_wait; // the base of pop_awaiter and pop_tracked_awaiter
+
     // A task waiting in pop: the item is moved into slot_ when it is handed over.
     struct pop_node : detail::waiter {
         std::optional<T> slot_;
@@ -274,12 +285,27 @@ private:
                 // Build the result in the return statement, then pop (a named
                 // optional costs g++ a spill through memory).
                 pop_front_after_return guard{*this};
-                return std::optional<T>(std::in_place, std::move(buf_.front()));
+                return std::optional<T>(std::in_place, std::move(front_item()));
             }
         }
         std::optional<T> out;
         take(out);
         return out;
+    }
+
+    // Removes the front item and returns it as pop()'s result, with no call.
+    // Precondition: buf_.size() != 0.
+    std::optional<T> take_front() noexcept requires small_item {
+        std::optional<T> v = buf_.front(); // one whole-object copy
+        buf_.pop_front();
+        if (!putters_.empty()) refill();
+        return v;
+    }
+    T& front_item() noexcept {
+        if constexpr (small_item)
+            return *buf_.front();
+        else
+            return buf_.front();
     }
 
     struct pop_front_after_return {
@@ -294,7 +320,7 @@ private:
     // empty out at the end of a closed queue. If moving throws, nothing happened.
     bool take(std::optional<T>& out) {
         if (buf_.size() != 0) [[likely]] {
-            out.emplace(std::move(buf_.front()));
+            out.emplace(std::move(front_item()));
             buf_.pop_front();
             if (!putters_.empty()) refill();
             return true;
@@ -346,7 +372,7 @@ private:
     //  - !putters_.empty() implies buf_.size() == capacity_ and getters_.empty();
     //  - closed_ implies getters_.empty() and putters_.empty();
     //  - unfinished_ >= buf_.size(): the difference is the popped items not yet done.
-    detail::ring_buffer<T> buf_;
+    detail::ring_buffer<slot> buf_;
     std::size_t capacity_;
     std::size_t unfinished_ = 0;
     detail::waiter_list getters_;
@@ -469,11 +495,11 @@ private:
     detail::lazy_node<push_node> node_;
 };
 
-/// The awaitable of `pop()`.
+/// What `pop()` and `pop_tracked()` share: waiting for an item (or the end).
 template <class T>
-class [[nodiscard]] bounded_queue<T>::pop_awaiter {
+class bounded_queue<T>::pop_wait {
 public:
-    explicit pop_awaiter(bounded_queue& q) noexcept : q_(&q) {}
+    explicit pop_wait(bounded_queue& q) noexcept : q_(&q) {}
 
     void bind_context(detail::task_ctx& c) noexcept {
         ctx_ = &c;
@@ -486,48 +512,51 @@ public:
     void await_suspend(std::coroutine_handle<> h) noexcept {
         q_->getters_.suspend(node_.emplace(), *ctx_, h);
     }
-    std::optional<T> await_resume() {
-        // Not suspended: await_ready saw an item (or the end) and nothing ran since,
-        // so take it now, straight into the result.
-        if (!node_.engaged()) return q_->take_now();
+
+protected:
+    // After resumption: the node's item (empty at the end of a closed queue), or
+    // cancelled_error. Precondition: node_.engaged().
+    std::optional<T>& woken_slot() {
         node_->throw_if_cancelled();
-        return std::move(node_->slot_);
+        return node_->slot_;
     }
 
-private:
     bounded_queue* q_;
     detail::task_ctx* ctx_ = nullptr;
     detail::lazy_node<pop_node> node_;
 };
 
+/// The awaitable of `pop()`.
+template <class T>
+class [[nodiscard]] bounded_queue<T>::pop_awaiter : public pop_wait {
+public:
+    using pop_wait::pop_wait;
+
+    std::optional<T> await_resume() {
+        // Not suspended: await_ready saw an item (or the end) and nothing ran since,
+        // so take it now, straight into the result.
+        if (!this->node_.engaged()) {
+            if constexpr (small_item) {
+                if (this->q_->buf_.size() != 0) [[likely]]
+                    return this->q_->take_front();
+            }
+            return this->q_->take_now();
+        }
+        return std::move(this->woken_slot());
+    }
+};
+
 /// The awaitable of `pop_tracked()`.
 template <class T>
-class [[nodiscard]] bounded_queue<T>::pop_tracked_awaiter {
+class [[nodiscard]] bounded_queue<T>::pop_tracked_awaiter : public pop_wait {
 public:
-    explicit pop_tracked_awaiter(bounded_queue& q) noexcept : q_(&q) {}
+    using pop_wait::pop_wait;
 
-    void bind_context(detail::task_ctx& c) noexcept {
-        ctx_ = &c;
-    }
-
-    bool await_ready() {
-        detail::cancellation_point(*ctx_);
-        return q_->can_take();
-    }
-    void await_suspend(std::coroutine_handle<> h) noexcept {
-        q_->getters_.suspend(node_.emplace(), *ctx_, h);
-    }
     tracked_item await_resume() {
-        if (!node_.engaged()) return q_->try_pop_tracked();
-        node_->throw_if_cancelled();
-        std::optional<T>& slot = node_->slot_;
-        return tracked_item(slot ? q_ : nullptr, std::move(slot));
+        if (!this->node_.engaged()) return this->q_->try_pop_tracked();
+        std::optional<T>& slot = this->woken_slot();
+        return tracked_item(slot ? this->q_ : nullptr, std::move(slot));
     }
-
-private:
-    bounded_queue* q_;
-    detail::task_ctx* ctx_ = nullptr;
-    detail::lazy_node<pop_node> node_;
 };
 
 /// The awaitable of `join()`.

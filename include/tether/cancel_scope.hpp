@@ -185,8 +185,8 @@ public:
 
     explicit cancel_scope_awaitable(F fn, cancel_scope* external = nullptr)
         : fn_(std::move(fn)), external_(external) {}
-    // Movable only before await_suspend (a fresh scope is made). g++ moves the
-    // result of await_transform into the frame, so the bound chain moves along.
+    // Movable only before await_suspend (a fresh scope is made); a bound chain
+    // moves along.
     cancel_scope_awaitable(cancel_scope_awaitable&& o) noexcept(
         std::is_nothrow_move_constructible_v<F>)
         : fn_(std::move(o.fn_)), external_(o.external_), ctx_(o.ctx_) {}

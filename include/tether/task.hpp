@@ -11,6 +11,7 @@
 #include <concepts>
 #include <coroutine>
 #include <exception>
+#include <new>
 #include <optional>
 #include <system_error>
 #include <tuple>
@@ -27,22 +28,56 @@ namespace detail {
 /// Awaitables that need the awaiting chain (for cancellation checks, the
 /// scheduler, …) expose `bind_context`; every tether coroutine passes its chain
 /// through `await_transform` before awaiting. Other awaitables pass unchanged.
-/// Note: g++ may move the awaitable after await_transform (into the frame), so a
-/// user-written move constructor of such an awaitable must carry the bound chain.
 template <class A>
 concept context_bindable = requires(A& a, task_ctx& c) {
     a.bind_context(c);
 };
 
+/// What await_transform returns for a context-bindable awaitable: a reference
+/// to it. g++ 12 gives the awaitable that await_transform returns its own frame
+/// slot beside the operand's temporary (two copies of an event wait, 88 B each,
+/// in every frame that waits); returning this 8-byte handle instead keeps the
+/// one copy, the temporary, which lives to the end of the full-expression.
+template <class A>
+struct bound_awaitable {
+    A& a_;
+
+    decltype(auto) await_ready() noexcept(noexcept(a_.await_ready())) {
+        return a_.await_ready();
+    }
+    template <class Promise>
+    decltype(auto)
+    await_suspend(std::coroutine_handle<Promise> h) noexcept(noexcept(a_.await_suspend(h))) {
+        return a_.await_suspend(h);
+    }
+    decltype(auto) await_resume() noexcept(noexcept(a_.await_resume())) {
+        return a_.await_resume();
+    }
+};
+
 struct promise_base {
-    std::coroutine_handle<> continuation_; // resumed at final_suspend, when set
-    task_ctx* ctx_ = nullptr;              // the chain this coroutine runs on
+    task_ctx* ctx_ = nullptr; // the chain this coroutine runs on
     std::exception_ptr exception_;
     // Set for chains started by run/spawn/task_group instead of a continuation:
     // called at final_suspend, returns what to resume next. May destroy the frame.
     std::coroutine_handle<> (*on_done_)(promise_base&) noexcept = nullptr;
-    void* owner_ = nullptr; // the root/group that started this chain
-    task_ctx own_ctx_;      // the chain's context when this coroutine starts one
+    // Invariant: on_done_ != nullptr iff owner_ is the member in use. An awaited
+    // coroutine has a continuation and no owner; a chain's first coroutine has an
+    // owner and is never awaited (starting it released its task), so the two share
+    // storage: every frame is 8 bytes smaller.
+    union {
+        std::coroutine_handle<> continuation_{}; // resumed at final_suspend, when set
+        void* owner_;                            // the root/group that started this chain
+    };
+    // The chain's context when this coroutine starts one: constructed by
+    // adopt_as_chain only, so that an awaited coroutine's frame (the common case)
+    // does not initialise it. Trivially destructible.
+    union {
+        task_ctx own_ctx_;
+    };
+
+    promise_base() noexcept {}
+    static_assert(std::is_trivially_destructible_v<task_ctx>);
 
     static void* operator new(std::size_t n) {
         return frame_pool::allocate(n);
@@ -77,13 +112,18 @@ struct promise_base {
     }
 
     template <class A>
-    A&& await_transform(A&& a) {
-        if constexpr (context_bindable<std::remove_reference_t<A>>) a.bind_context(*ctx_);
-        return std::forward<A>(a);
+    decltype(auto) await_transform(A&& a) noexcept {
+        if constexpr (context_bindable<std::remove_reference_t<A>>) {
+            a.bind_context(*ctx_);
+            return bound_awaitable<std::remove_reference_t<A>>{a};
+        } else {
+            return static_cast<A&&>(a);
+        }
     }
 
     /// Start this coroutine as a new chain in `scope` (not yet scheduled).
     void adopt_as_chain(scope_state& scope, std::coroutine_handle<> self) noexcept {
+        ::new (static_cast<void*>(&own_ctx_)) task_ctx();
         scope.adopt(own_ctx_);
         own_ctx_.start_.handle_ = self;
         ctx_ = &own_ctx_;

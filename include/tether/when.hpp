@@ -179,6 +179,18 @@ struct any_slot {
     }
 };
 
+template <class T>
+void check_tasks(const std::vector<task<T>>& tasks, const char* who) {
+    for (const task<T>& t : tasks)
+        if (!t) throw usage_error(std::string(who) + ": a task is empty (moved from)");
+}
+
+template <class... Ts>
+void check_tasks(const std::tuple<task<Ts>...>& tasks, const char* who) {
+    const bool any_empty = std::apply([](const auto&... t) { return (!t || ...); }, tasks);
+    if (any_empty) throw usage_error(std::string(who) + ": a task is empty (moved from)");
+}
+
 /// The common part of the combinator awaitables: a group with no body.
 class combinator_base {
 public:
@@ -195,6 +207,18 @@ public:
     }
 
 protected:
+    // The whole of every combinator's await_suspend: checks the tasks, opens the
+    // group, launches them (launch_each() calls launch() once per task), and runs
+    // what is ready. True if the caller suspends.
+    template <class Tasks, class LaunchEach>
+    bool start(const Tasks& tasks, const char* who, std::coroutine_handle<> parent,
+               LaunchEach&& launch_each) {
+        check_tasks(tasks, who);
+        core_.open(*ctx_, parent, false);
+        launch_each();
+        return core_.finish_start();
+    }
+
     template <class T, class Slot>
     void launch(task<T>& t, Slot& slot) noexcept {
         slot.group_ = &core_;
@@ -216,18 +240,6 @@ protected:
     task_ctx* ctx_ = nullptr;
 };
 
-template <class T>
-void check_tasks(const std::vector<task<T>>& tasks, const char* who) {
-    for (const task<T>& t : tasks)
-        if (!t) throw usage_error(std::string(who) + ": a task is empty (moved from)");
-}
-
-template <class... Ts>
-void check_tasks(const std::tuple<task<Ts>...>& tasks, const char* who) {
-    const bool any_empty = std::apply([](const auto&... t) { return (!t || ...); }, tasks);
-    if (any_empty) throw usage_error(std::string(who) + ": a task is empty (moved from)");
-}
-
 template <class... Ts>
 class [[nodiscard]] when_all_awaitable : public combinator_base {
 public:
@@ -239,10 +251,8 @@ public:
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) {
-        check_tasks(tasks_, "tether::when_all");
-        core_.open(*ctx_, parent, false);
-        launch_all(std::index_sequence_for<Ts...>{});
-        return core_.finish_start();
+        return start(tasks_, "tether::when_all", parent,
+                     [this] { launch_all(std::index_sequence_for<Ts...>{}); });
     }
 
     result_type await_resume() {
@@ -278,11 +288,10 @@ public:
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) {
-        check_tasks(tasks_, "tether::when_all");
         slots_.resize(tasks_.size());
-        core_.open(*ctx_, parent, false);
-        for (std::size_t i = 0; i < tasks_.size(); ++i) launch(tasks_[i], slots_[i]);
-        return core_.finish_start();
+        return start(tasks_, "tether::when_all", parent, [this] {
+            for (std::size_t i = 0; i < tasks_.size(); ++i) launch(tasks_[i], slots_[i]);
+        });
     }
 
     result_type await_resume() {
@@ -317,10 +326,8 @@ public:
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) {
-        check_tasks(tasks_, "tether::when_any");
-        core_.open(*ctx_, parent, false);
-        launch_all(std::index_sequence_for<Ts...>{});
-        return core_.finish_start();
+        return start(tasks_, "tether::when_any", parent,
+                     [this] { launch_all(std::index_sequence_for<Ts...>{}); });
     }
 
     result_type await_resume() {
@@ -372,15 +379,14 @@ public:
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) {
         if (tasks_.empty()) throw usage_error("tether::when_any: no tasks (nothing can win)");
-        check_tasks(tasks_, "tether::when_any");
         slots_.resize(tasks_.size());
-        core_.open(*ctx_, parent, false);
-        for (std::size_t i = 0; i < tasks_.size(); ++i) {
-            slots_[i].owner_ = this;
-            slots_[i].index_ = i;
-            launch(tasks_[i], slots_[i]);
-        }
-        return core_.finish_start();
+        return start(tasks_, "tether::when_any", parent, [this] {
+            for (std::size_t i = 0; i < tasks_.size(); ++i) {
+                slots_[i].owner_ = this;
+                slots_[i].index_ = i;
+                launch(tasks_[i], slots_[i]);
+            }
+        });
     }
 
     result_type await_resume() {
@@ -418,11 +424,10 @@ public:
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> parent) {
-        check_tasks(tasks_, "tether::gather_settled");
         slots_.resize(tasks_.size());
-        core_.open(*ctx_, parent, false);
-        for (std::size_t i = 0; i < tasks_.size(); ++i) launch(tasks_[i], slots_[i]);
-        return core_.finish_start();
+        return start(tasks_, "tether::gather_settled", parent, [this] {
+            for (std::size_t i = 0; i < tasks_.size(); ++i) launch(tasks_[i], slots_[i]);
+        });
     }
 
     result_type await_resume() {

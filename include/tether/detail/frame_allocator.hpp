@@ -16,9 +16,12 @@ namespace tether::detail {
 
 class frame_pool {
 public:
-    // 16 bytes, malloc's own granularity: a 336-byte frame (a child waiting on an
-    // event, g++ 12) takes 336 bytes, not the 384 of a 64-byte class.
+    // Class c holds blocks of (c + 1) * granule - header bytes: glibc's malloc
+    // carves 16-byte-aligned chunks with an 8-byte header, so such a block fills
+    // its chunk exactly (a 248-byte frame takes a 256-byte chunk; a 16k-byte
+    // class would take 16k + 16).
     static constexpr std::size_t granule = 16;
+    static constexpr std::size_t header = 8;
     static constexpr std::size_t class_count = 64; // frames up to 1 KiB are pooled
     static constexpr std::size_t max_cached_bytes = std::size_t{64} << 20;
 
@@ -29,10 +32,10 @@ public:
             frame_pool& pool = local();
             if (free_block* b = pool.heads_[c]) {
                 pool.heads_[c] = b->next;
-                pool.cached_bytes_ -= (c + 1) * granule;
+                pool.cached_bytes_ -= block_size(c);
                 return b;
             }
-            return ::operator new((c + 1) * granule);
+            return ::operator new(block_size(c));
         }
 #endif
         return ::operator new(n);
@@ -43,7 +46,7 @@ public:
         const std::size_t c = size_class(n);
         if (c < class_count) {
             frame_pool& pool = local();
-            const std::size_t bytes = (c + 1) * granule;
+            const std::size_t bytes = block_size(c);
             // Invariant: cached_bytes_ <= max_cached_bytes, so a burst of a million
             // frames does not pin their memory for the thread's lifetime.
             if (pool.cached_bytes_ + bytes <= max_cached_bytes) {
@@ -80,7 +83,10 @@ private:
     };
 
     static std::size_t size_class(std::size_t n) noexcept {
-        return (n - 1) / granule;
+        return (n + header - 1) / granule;
+    }
+    static std::size_t block_size(std::size_t c) noexcept {
+        return (c + 1) * granule - header;
     }
 
     static frame_pool& local() noexcept {

@@ -72,7 +72,7 @@ private:
         mask_ = n - 1;
     }
 
-    void grow() {
+    TETHER_NOINLINE void grow() {
         const std::size_t old_n = slots_ ? mask_ + 1 : 0;
         const std::size_t n = old_n ? old_n * 2 : 1;
         T* fresh = std::allocator<T>().allocate(n);

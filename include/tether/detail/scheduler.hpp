@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <functional>
 #include <limits>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -201,8 +202,10 @@ public:
     /// Queue `n` and, unless a drain is already on the stack, drain now. For Asio
     /// completion handlers that run on this scheduler's thread.
     void resume_from_handler(ready_node& n) noexcept {
+        const bool nested = is_running();
+        if (nested) check_drain_thread();
         ready_.push(n);
-        if (!is_running()) run_ready();
+        if (!nested) run_ready();
     }
 
     /// Run `fn` as scheduler code (inside a drain), then drain. For handlers posted
@@ -249,7 +252,10 @@ public:
 
     /// Resume queued tasks until the queue is empty or the budget is spent.
     void run_ready() noexcept {
-        if (is_running()) return;
+        if (is_running()) {
+            check_drain_thread();
+            return;
+        }
         drain_guard guard(*this);
         drain_loop();
     }
@@ -299,6 +305,7 @@ private:
             // acquire/release: pairs the end of one drain with the start of the
             // next when a single-threaded io_context changes threads.
             if (s.running_.exchange(true, std::memory_order_acquire)) concurrent_drain();
+            s.drain_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
         }
         ~drain_guard() {
             s.running_.store(false, std::memory_order_release);
@@ -312,6 +319,13 @@ private:
 
     bool is_running() const noexcept {
         return running_.load(std::memory_order_relaxed);
+    }
+
+    // Called with a drain on the stack: from a handler nested in it, fine; from
+    // another thread, the io_context is being run by two threads at once.
+    void check_drain_thread() const noexcept {
+        if (drain_thread_.load(std::memory_order_relaxed) != std::this_thread::get_id())
+            concurrent_drain();
     }
 
     [[noreturn]] static void concurrent_drain() noexcept {
@@ -421,10 +435,11 @@ private:
     // A drain is on the stack. Atomic only to detect misuse (two threads running
     // the io_context); its owner thread reads it relaxed.
     std::atomic<bool> running_{false};
-    bool drain_posted_ = false; // a drain handler is queued in the io_context
-    bool timer_dirty_ = false;  // heap top changed since the Asio timer was armed
-    bool armed_ = false;        // an async_wait on timer_ is outstanding
-    bool jump_pending_ = false; // an autojump handler is queued
+    std::atomic<std::thread::id> drain_thread_{}; // the thread of the drain on the stack
+    bool drain_posted_ = false;                   // a drain handler is queued in the io_context
+    bool timer_dirty_ = false;                    // heap top changed since the Asio timer was armed
+    bool armed_ = false;                          // an async_wait on timer_ is outstanding
+    bool jump_pending_ = false;                   // an autojump handler is queued
 };
 
 /// Owns the scheduler of one io_context.

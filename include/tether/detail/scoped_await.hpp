@@ -105,8 +105,8 @@ public:
     scoped_awaitable(A&& work, clock::duration d) noexcept(std::is_nothrow_constructible_v<A, A&&>)
         : work_(static_cast<A&&>(work)), delay_(d), relative_(true) {}
 
-    // Movable only before await_suspend (a fresh scope is made). g++ may move the
-    // awaitable after await_transform, so the bound chain moves along.
+    // Movable only before await_suspend (a fresh scope is made); a bound chain
+    // moves along.
     scoped_awaitable(scoped_awaitable&& o) noexcept(std::is_nothrow_constructible_v<A, A&&>)
         : work_(static_cast<A&&>(o.work_)), deadline_(o.deadline_), delay_(o.delay_),
           relative_(o.relative_), ctx_(o.ctx_) {}

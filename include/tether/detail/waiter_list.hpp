@@ -156,8 +156,8 @@ private:
 
 /// Storage for an awaiter's waiter node, constructed only when the task really
 /// suspends. An operation that completes on its fast path then pays nothing for
-/// the node, and copying the awaitable (g++ moves the result of await_transform
-/// into the frame) copies no node. Never copies a node: copies happen only before
+/// the node, and copying the awaitable (to store it, to wrap it in a task)
+/// copies no node. Never copies a node: copies happen only before
 /// await_suspend.
 template <class Node>
 class lazy_node {

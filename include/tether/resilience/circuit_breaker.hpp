@@ -216,8 +216,7 @@ class [[nodiscard]] circuit_breaker::call_awaiter {
     using inner_result = decltype(std::declval<awaiter_type&>().await_resume());
 
 public:
-    // Movable only before it is awaited: g++ may move an awaitable returned by
-    // await_transform after bind_context, so the bound chain moves along.
+    // Movable only before it is awaited; a bound chain moves along.
     call_awaiter(call_awaiter&& o) noexcept(std::is_nothrow_constructible_v<A, A&&>)
         : cb_(std::exchange(o.cb_, nullptr)), work_(static_cast<A&&>(o.work_)), ctx_(o.ctx_) {}
     call_awaiter& operator=(call_awaiter&&) = delete;

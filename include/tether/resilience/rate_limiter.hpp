@@ -200,8 +200,7 @@ private:
 class [[nodiscard]] rate_limiter::acquire_awaiter : private detail::wait_node,
                                                     private detail::list_hook {
 public:
-    // Movable only before it is suspended: g++ moves an awaitable returned by
-    // await_transform after bind_context, so the bound chain moves along.
+    // Movable only before it is suspended; a bound chain moves along.
     acquire_awaiter(acquire_awaiter&& o) noexcept
         : detail::wait_node(), detail::list_hook(), rl_(o.rl_), n_(o.n_) {
         ctx_ = o.ctx_;
