@@ -248,6 +248,10 @@ struct crawler::impl {
             h.limiter->set_rate(rate, 1);
         else
             h.limiter.emplace(rate, 1);
+        // The robots.txt request just made counts against Crawl-delay too: the
+        // first page waits one interval after it. (The bucket may already be
+        // empty when robots.txt took the configured limiter's last token.)
+        [[maybe_unused]] const bool charged = h.limiter->try_acquire();
     }
 
     tether::task<http_response> robots_exchange(host_state& h, const url& robots_url) {
