@@ -51,6 +51,7 @@
 
 #include "catch_shim.hpp"
 #include "http_client.hpp"
+#include "net_support.hpp"
 
 using namespace std::chrono_literals;
 using scraper::fetch_error;
@@ -67,25 +68,6 @@ std::size_t open_fds() {
     for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
         ++n;
     return n;
-}
-
-// Reads one request head; false at the end of the stream (or an error).
-tether::task<bool> read_head(tcp::socket& s, std::string& buffer, std::string& head) {
-    std::array<char, 4096> chunk{};
-    for (;;) {
-        const std::size_t end = buffer.find("\r\n\r\n");
-        if (end != std::string::npos) {
-            head = buffer.substr(0, end);
-            buffer.erase(0, end + 4);
-            co_return true;
-        }
-        try {
-            const std::size_t n = co_await s.async_read_some(asio::buffer(chunk), tether::use_task);
-            buffer.append(chunk.data(), n);
-        } catch (const std::system_error&) {
-            co_return false;
-        }
-    }
 }
 
 // A keep-alive server in the test's io_context:
@@ -143,7 +125,7 @@ private:
         } closed{*this};
         std::string buffer;
         std::string head;
-        while (co_await read_head(s, buffer, head)) {
+        while (co_await scraper_test::read_head(s, buffer, &head)) {
             std::string_view reply = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
             const bool close_after = head.starts_with("GET /close ");
             if (head.starts_with("GET /a "))

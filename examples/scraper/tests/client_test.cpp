@@ -14,6 +14,7 @@
 
 #include "catch_shim.hpp"
 #include "http_client.hpp"
+#include "net_support.hpp"
 
 using namespace std::chrono_literals;
 using scraper::fetch_errc;
@@ -37,24 +38,6 @@ scraper::url url_of(const tcp::acceptor& a, const std::string& path = "/") {
         scraper::url::parse("http://127.0.0.1:" + std::to_string(a.local_endpoint().port()) + path);
     REQUIRE(u);
     return std::move(u).value();
-}
-
-// Reads one request head (up to CRLF CRLF) into `buffer`; false at EOF.
-tether::task<bool> read_head(tcp::socket& s, std::string& buffer) {
-    std::array<char, 4096> chunk{};
-    for (;;) {
-        const std::size_t end = buffer.find("\r\n\r\n");
-        if (end != std::string::npos) {
-            buffer.erase(0, end + 4);
-            co_return true;
-        }
-        try {
-            const std::size_t n = co_await s.async_read_some(asio::buffer(chunk), tether::use_task);
-            buffer.append(chunk.data(), n);
-        } catch (const std::system_error&) {
-            co_return false;
-        }
-    }
 }
 
 tether::task<void> write_all(tcp::socket& s, std::string_view data) {
@@ -99,7 +82,7 @@ TEST_CASE("client: keep-alive reuse, and one retry when the pooled connection wa
             ++accepted;
             std::string buf;
             for (int k = 0; k < 2; ++k) {
-                if (!co_await read_head(s, buf)) co_return;
+                if (!co_await scraper_test::read_head(s, buf)) co_return;
                 co_await write_all(s, ok_response);
             }
             s.close();
@@ -108,7 +91,7 @@ TEST_CASE("client: keep-alive reuse, and one retry when the pooled connection wa
         tcp::socket s = co_await acceptor.async_accept(tether::use_task);
         ++accepted;
         std::string buf;
-        while (co_await read_head(s, buf)) co_await write_all(s, ok_response);
+        while (co_await scraper_test::read_head(s, buf)) co_await write_all(s, ok_response);
     };
     auto body = [&]() -> tether::task<void> {
         co_await tether::with_task_group([&](tether::task_group& tg) -> tether::task<void> {
@@ -145,7 +128,7 @@ TEST_CASE("client: a server that closes mid-body fails the request, not the next
         for (int k = 0;; ++k) {
             tcp::socket s = co_await acceptor.async_accept(tether::use_task);
             std::string buf;
-            if (!co_await read_head(s, buf)) continue;
+            if (!co_await scraper_test::read_head(s, buf)) continue;
             if (k == 0)
                 co_await write_all(s, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part");
             else

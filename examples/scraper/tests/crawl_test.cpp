@@ -37,11 +37,14 @@
 #include "catch_shim.hpp"
 #include "crawler.hpp"
 #include "demo_site.hpp"
+#include "net_support.hpp"
 #include "result_store.hpp"
 
 extern char** environ;
 
 namespace {
+
+using scraper_test::crawl;
 
 using namespace std::chrono_literals;
 
@@ -137,13 +140,6 @@ scraper::crawl_config test_crawl_config(const std::filesystem::path& db) {
     c.client.idle_timeout = 400ms;
     c.progress = scraper::progress_mode::quiet;
     return c;
-}
-
-scraper::crawl_stats crawl(scraper::crawl_config cfg) {
-    std::ostringstream log;
-    asio::io_context io;
-    scraper::crawler c(std::move(cfg), log);
-    return tether::run(io, c.run());
 }
 
 struct row {

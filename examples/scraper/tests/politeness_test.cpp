@@ -51,10 +51,12 @@
 
 #include "catch_shim.hpp"
 #include "crawler.hpp"
+#include "net_support.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using scraper_test::crawl;
 using tcp = asio::ip::tcp;
 // Kernel receive timestamps are CLOCK_REALTIME, as system_clock is.
 using wall_clock = std::chrono::system_clock;
@@ -383,13 +385,6 @@ scraper::crawl_config polite_config(const recording_server& server) {
     c.client.request_timeout = 10s;
     c.progress = scraper::progress_mode::quiet;
     return c;
-}
-
-scraper::crawl_stats crawl(scraper::crawl_config cfg) {
-    std::ostringstream log;
-    asio::io_context io;
-    scraper::crawler c(std::move(cfg), log);
-    return tether::run(io, c.run());
 }
 
 // The arrival times of the requests for paths other than robots.txt, sorted.
