@@ -9,6 +9,7 @@
 #include <tether/semaphore.hpp>
 #include <tether/task_group.hpp>
 #include <tether/thread.hpp>
+#include <tether/timeout.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <exception>
 #include <optional>
 #include <ostream>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
@@ -123,7 +125,7 @@ struct crawler::impl {
     impl(crawl_config c, std::ostream& log_stream)
         : cfg(std::move(c)), log(log_stream),
           store(cfg.db.empty() ? std::filesystem::path(":memory:") : cfg.db), client(cfg.client),
-          work(queue_capacity()), results(queue_capacity()), doorbell(1) {
+          work(queue_capacity()), results(std::max(queue_capacity(), cfg.batch_max)), doorbell(1) {
         retry_policy.max_attempts = cfg.retries + 1;
         retry_policy.initial_delay = cfg.retry_initial_delay;
         retry_policy.max_delay = cfg.retry_max_delay;
@@ -204,6 +206,10 @@ struct crawler::impl {
     std::unordered_set<std::string> seed_hosts; // host names the crawl covers
     std::unordered_set<std::string> seen;       // URLs queued or recorded in this run
     std::deque<pending_url> frontier;
+    // Seeds whose pending rows are not stored yet: the writer stores them a
+    // chunk at a time, so fetching starts after the first chunk.
+    std::vector<pending_url> unstored_seeds;
+    std::size_t next_seed = 0; // unstored_seeds[next_seed..] are still to store
 
     tether::bounded_queue<pending_url> work;
     tether::bounded_queue<job_result> results;
@@ -493,8 +499,7 @@ struct crawler::impl {
     tether::task<void> producer() {
         try {
             for (;;) {
-                while (!stopping && !frontier.empty() &&
-                       (cfg.max_pages == 0 || handed_out < cfg.max_pages)) {
+                while (can_hand_out()) {
                     pending_url next = std::move(frontier.front());
                     frontier.pop_front();
                     ++in_flight;
@@ -503,7 +508,7 @@ struct crawler::impl {
                 }
                 if (stopping) break;
                 const bool budget_spent = cfg.max_pages != 0 && handed_out >= cfg.max_pages;
-                if (in_flight == 0 && (frontier.empty() || budget_spent)) break;
+                if (in_flight == 0 && seeds_stored() && (frontier.empty() || budget_spent)) break;
                 (void)co_await doorbell.pop(); // the writer stored something
             }
         } catch (const tether::queue_closed&) {
@@ -521,10 +526,33 @@ struct crawler::impl {
         }
     }
 
+    bool seeds_stored() const noexcept {
+        return next_seed == unstored_seeds.size();
+    }
+
+    // Stores the next chunk of seeds as pending rows (off the event loop) and
+    // hands the new ones to the frontier.
+    tether::task<void> store_seed_chunk() {
+        const std::span<const pending_url> chunk =
+            std::span<const pending_url>(unstored_seeds)
+                .subspan(next_seed, std::min(seed_chunk, unstored_seeds.size() - next_seed));
+        seeding s = co_await tether::to_thread([&] { return add_seeds(chunk); });
+        next_seed += chunk.size();
+        stats.already_done += s.already_done;
+        for (pending_url& p : s.added) frontier.push_back(std::move(p));
+        if (!doorbell.closed()) (void)doorbell.try_push('x');
+    }
+
     tether::task<void> writer() {
         std::vector<fetch_result> batch;
         batch.reserve(cfg.batch_max);
-        while (std::optional<job_result> first = co_await results.pop()) {
+        for (;;) {
+            if (!seeds_stored()) {
+                co_await store_seed_chunk();
+                if (results.empty()) continue; // no batch waits: the next chunk
+            }
+            std::optional<job_result> first = co_await results.pop();
+            if (!first) break;
             std::size_t pages = 0;
             auto take = [&](job_result&& r) {
                 ++pages;
@@ -533,14 +561,23 @@ struct crawler::impl {
                 for (fetch_result& f : r.off_host) batch.push_back(std::move(f));
             };
             take(std::move(*first));
+            const clock::time_point deadline =
+                (co_await tether::this_task::now()) + cfg.batch_delay;
             while (batch.size() < cfg.batch_max) {
                 std::optional<job_result> more = results.try_pop();
+                if (!more && lingers()) {
+                    // Empty if the deadline passed, or holding the end of the queue.
+                    std::optional<std::optional<job_result>> waited =
+                        co_await tether::move_on_at(deadline, results.pop());
+                    if (waited) more = std::move(*waited);
+                }
                 if (!more) break;
                 take(std::move(*more));
             }
             // One transaction, off the event loop.
             batch_outcome outcome =
                 co_await tether::to_thread([&] { return store.store_batch(batch); });
+            ++stats.transactions;
             if (outcome.stored > pages) stats.skipped_off_host += outcome.stored - pages;
             stats.skipped += outcome.stored > pages ? outcome.stored - pages : 0;
             in_flight -= pages;
@@ -548,6 +585,18 @@ struct crawler::impl {
             batch.clear();
             if (!doorbell.closed()) (void)doorbell.try_push('x');
         }
+    }
+
+    // Whether the producer has a URL to hand out now.
+    bool can_hand_out() const noexcept {
+        return !stopping && !frontier.empty() && (cfg.max_pages == 0 || handed_out < cfg.max_pages);
+    }
+
+    // Whether the writer waits for a fuller batch: only while the producer can
+    // hand out URLs that do not wait for this batch (its links, its in_flight
+    // count) and no seeds wait to be stored.
+    bool lingers() const noexcept {
+        return cfg.batch_delay.count() > 0 && can_hand_out() && seeds_stored() && !results.closed();
     }
 
     void count(const fetch_result& r) {
@@ -582,7 +631,8 @@ struct crawler::impl {
         }
         last_done = done;
         last_tick = now;
-        const std::size_t remaining = in_flight + frontier.size();
+        const std::size_t remaining =
+            in_flight + frontier.size() + (unstored_seeds.size() - next_seed);
         const std::size_t total = done + remaining;
         char eta[32] = "--";
         if (rate_ema > 0.5 && remaining > 0)
@@ -623,6 +673,27 @@ struct crawler::impl {
 
     // --- setup -------------------------------------------------------------------------
 
+    // Seeds stored per add_seeds call once the crawl runs (a transaction each).
+    static constexpr std::size_t seed_chunk = 512;
+
+    struct seeding {
+        std::vector<pending_url> added; // the seeds that had no row: now pending
+        std::size_t already_done = 0;   // the seeds that had a terminal row
+    };
+
+    // Stores seeds as pending rows. Touches only the store: runs on any thread.
+    seeding add_seeds(std::span<const pending_url> seeds) {
+        seeding out;
+        out.added = store.add_pending(seeds);
+        if (out.added.size() < seeds.size()) {
+            std::unordered_set<std::string_view> fresh;
+            for (const pending_url& p : out.added) fresh.insert(p.url);
+            for (const pending_url& p : seeds)
+                if (!fresh.contains(p.url) && store.is_terminal(p.url)) ++out.already_done;
+        }
+        return out;
+    }
+
     void prepare() {
         std::vector<pending_url> valid;
         std::vector<fetch_result> invalid;
@@ -646,13 +717,17 @@ struct crawler::impl {
             stats.failed += o.stored;
             if (o.stored > 0) stats.failure_reasons["invalid_url"] += o.stored;
         }
-        const std::vector<pending_url> added = store.add_pending(valid);
-        if (added.size() < valid.size()) {
-            std::unordered_set<std::string> fresh;
-            for (const pending_url& p : added) fresh.insert(p.url);
-            for (const pending_url& p : valid)
-                if (!fresh.contains(p.url) && store.is_terminal(p.url)) ++stats.already_done;
-        }
+        // The first chunk of seeds now, the rest by the writer while the first
+        // are fetched.
+        const std::size_t first = std::min(seed_chunk, valid.size());
+        const seeding stored = add_seeds(std::span<const pending_url>(valid).first(first));
+        stats.already_done += stored.already_done;
+        const std::size_t added = stored.added.size();
+        const bool dedupe = cfg.max_depth != 0; // `seen` only filters links, and none are followed
+        if (dedupe)                             // links to seeds not stored yet are not new either
+            for (std::size_t i = first; i < valid.size(); ++i) seen.insert(valid[i].url);
+        valid.erase(valid.begin(), valid.begin() + static_cast<std::ptrdiff_t>(first));
+        unstored_seeds = std::move(valid);
         // Seeds of earlier runs keep their hosts in the crawl when resuming.
         // Stored URLs are normalised ("scheme://authority/path"), so a URL
         // with the same origin as the one before has the same host: only the
@@ -669,8 +744,7 @@ struct crawler::impl {
             last_origin = origin;
         }
         std::vector<pending_url> pending = store.load_pending();
-        stats.resumed_pending = pending.size() - std::min(pending.size(), added.size());
-        const bool dedupe = cfg.max_depth != 0; // `seen` only filters links, and none are followed
+        stats.resumed_pending = pending.size() - std::min(pending.size(), added);
         for (pending_url& p : pending) {
             if (dedupe) seen.insert(p.url);
             frontier.push_back(std::move(p));
@@ -800,8 +874,10 @@ std::string format_summary(const crawl_stats& s, const std::string& db_name) {
         out << '\n';
     }
     std::snprintf(line, sizeof line,
-                  "  %-22s %s (%zu resumed, %zu already done, %zu left pending)\n", "database",
-                  db_name.c_str(), s.resumed_pending, s.already_done, s.left_pending);
+                  "  %-22s %s (%zu resumed, %zu already done, %zu left pending; %zu "
+                  "transactions)\n",
+                  "database", db_name.c_str(), s.resumed_pending, s.already_done, s.left_pending,
+                  s.transactions);
     out << line;
     if (s.invalid_links > 0) {
         std::snprintf(line, sizeof line, "  %-22s %zu links that are not http(s) URLs ignored\n",

@@ -16,7 +16,9 @@
 // - The single writer stores results in batches, one transaction each (on
 //   `to_thread`, so SQLite never blocks the event loop), links included: a
 //   crash cannot record a page as done and lose its links. The links new to
-//   the database come back to the frontier.
+//   the database come back to the frontier. It also stores the seeds beyond
+//   the first chunk as pending rows, a chunk at a time, while the first are
+//   fetched: a seed is handed out only once its row exists.
 //
 // Every URL ends in exactly one terminal row: ok, failed (reason) or skipped
 // (robots, circuit open beyond the retry budget, off-host). A URL is only
@@ -98,10 +100,18 @@ struct crawl_config {
 
     /// After request_stop(), how long in-flight fetches may take.
     std::chrono::milliseconds drain_timeout{10000};
-    /// Capacity of the work and result queues; 0 = 2 * concurrency.
+    /// Capacity of the work queue; 0 = 2 * concurrency. The result queue holds
+    /// at least batch_max results besides.
     std::size_t queue_capacity = 0;
     /// Results stored per transaction at most.
     std::size_t batch_max = 1024;
+    /// Once a result is in, the writer waits this long for more before it
+    /// stores them, while there are URLs to hand out that do not depend on the
+    /// batch: a transaction costs SQLite as much as some dozens of rows, so
+    /// fewer, larger ones leave more CPU to the fetching. A result is stored
+    /// this much later at most (a crash loses nothing either way: an unstored
+    /// URL is still pending and is fetched again). 0 = store at once.
+    std::chrono::milliseconds batch_delay{10};
     /// Pages larger than this are parsed on a thread (to_thread).
     std::size_t parse_on_thread_bytes = 256 * 1024;
 
@@ -124,6 +134,7 @@ struct crawl_stats {
     std::size_t resumed_pending = 0; ///< pending rows found at start
     std::size_t already_done = 0;    ///< seeds that already had a terminal row
     std::size_t left_pending = 0;    ///< pending rows at the end
+    std::size_t transactions = 0;    ///< result batches the writer committed
     bool interrupted = false;        ///< request_stop() or abort() was called
     bool drain_expired = false;      ///< in-flight fetches were cancelled
     double seconds = 0;

@@ -296,9 +296,16 @@ private:
     // Removes the front item and returns it as pop()'s result, with no call.
     // Precondition: buf_.size() != 0.
     std::optional<T> take_front() noexcept requires small_item {
-        std::optional<T> v = buf_.front(); // one whole-object copy
+        if (putters_.empty()) [[likely]] {
+            // Two copies of the same lines: with the refill call on this path,
+            // g++ spills v to the stack around it on both.
+            std::optional<T> v = buf_.front(); // one whole-object copy
+            buf_.pop_front();
+            return v;
+        }
+        std::optional<T> v = buf_.front();
         buf_.pop_front();
-        if (!putters_.empty()) refill();
+        refill();
         return v;
     }
     T& front_item() noexcept {

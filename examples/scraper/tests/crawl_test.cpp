@@ -418,6 +418,125 @@ TEST_CASE("crawl stopped by --max-pages resumes without refetching or losing URL
     CHECK(page_hits(*site).empty());
 }
 
+namespace {
+
+// "<base>/page/0" .. "<base>/page/<n-1>": seeds that link nowhere at depth 0.
+std::vector<std::string> page_seeds(const scraper::demo_site& site, std::size_t n) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < n; ++i)
+        out.push_back(site.base_url() + "/page/" + std::to_string(i));
+    return out;
+}
+
+// Over all runs so far, each row's page was requested once per recorded attempt.
+void check_one_request_per_attempt(const std::map<std::string, row>& rows,
+                                   const scraper::demo_site& site) {
+    const std::map<std::string, std::size_t> hits = page_hits(site);
+    for (const auto& [u, r] : rows) {
+        INFO(u << " " << r.state << " " << r.reason);
+        const auto it = hits.find(u);
+        REQUIRE(it != hits.end());
+        CHECK(it->second == static_cast<std::size_t>(r.attempts));
+    }
+}
+
+} // namespace
+
+// The writer stores the seeds after the first chunk while the first are
+// fetched: none may be fetched twice or lost, also when the crawl stops early.
+TEST_CASE("more seeds than one chunk: each stored once, fetched once, kept when the crawl stops",
+          "[crawl]") {
+    constexpr std::size_t pages = 1300; // the first chunk and two more
+    scraper::site_options options = test_site_options(pages);
+    options.retry_after = 0;
+    site_thread site(options);
+    std::vector<std::string> seeds = page_seeds(*site, pages);
+    seeds.push_back(seeds[700]); // the same URL twice, in a later chunk
+
+    SECTION("a crawl stopped by its page budget leaves every other seed pending") {
+        temp_db db;
+        scraper::crawl_config first = test_crawl_config(db.path());
+        first.max_depth = 0;
+        first.seeds = seeds;
+        first.max_pages = 100;
+        const scraper::crawl_stats s1 = crawl(first);
+        CHECK(s1.done() == 100);
+        CHECK(s1.left_pending == pages - 100);
+        const std::map<std::string, row> rows1 = read_rows(db.path());
+        CHECK(rows1.size() == pages);
+        CHECK(std::count_if(rows1.begin(), rows1.end(), [](const auto& kv) {
+                  return kv.second.state == "pending";
+              }) == static_cast<std::ptrdiff_t>(pages - 100));
+
+        scraper::crawl_config second = test_crawl_config(db.path()); // no seeds: resume
+        second.max_depth = 0;
+        const scraper::crawl_stats s2 = crawl(second);
+        CHECK(s2.resumed_pending == pages - 100);
+        CHECK(s2.done() == pages - 100);
+        CHECK(s2.left_pending == 0);
+        const std::map<std::string, row> rows2 = read_rows(db.path());
+        CHECK(rows2.size() == pages);
+        for (const auto& [u, r] : rows2) {
+            INFO(u);
+            CHECK(is_terminal_state(r.state));
+        }
+        check_one_request_per_attempt(rows2, *site);
+    }
+    SECTION("a whole crawl, then a rerun with the same seeds that has nothing to do") {
+        temp_db db;
+        scraper::crawl_config cfg = test_crawl_config(db.path());
+        cfg.max_depth = 0;
+        cfg.seeds = seeds;
+        const scraper::crawl_stats s1 = crawl(cfg);
+        CHECK(s1.done() == pages);
+        CHECK(s1.already_done == 0);
+        CHECK(s1.left_pending == 0);
+        const std::map<std::string, row> rows = read_rows(db.path());
+        CHECK(rows.size() == pages);
+        check_one_request_per_attempt(rows, *site);
+
+        site->clear_log();
+        const scraper::crawl_stats s2 = crawl(cfg);
+        CHECK(s2.done() == 0);
+        CHECK(s2.already_done == seeds.size()); // the duplicate counts twice, as it was given
+        CHECK(page_hits(*site).empty());
+    }
+}
+
+TEST_CASE("results are stored in full batches while URLs remain, and never wait past the last",
+          "[crawl]") {
+    constexpr std::size_t pages = 400;
+    scraper::site_options options = test_site_options(pages);
+    options.retry_after = 0;
+    options.latency_median = 2ms; // results come one by one, far apart for SQLite
+    site_thread site(options);
+    temp_db db;
+    scraper::crawl_config cfg = test_crawl_config(db.path());
+    cfg.max_depth = 0;
+    cfg.seeds = page_seeds(*site, pages);
+    cfg.concurrency = 8;
+    cfg.queue_capacity = 2;
+    cfg.batch_max = 50;
+    cfg.batch_delay = 60s; // a crawl that waited for it once would take a minute
+
+    SECTION("a whole crawl") {
+        const scraper::crawl_stats s = crawl(cfg);
+        CHECK(s.done() == pages);
+        // Full batches while the producer has URLs to hand out; once it has
+        // none, the 2 queued and 8 in flight may each be stored alone.
+        CHECK(s.transactions <= pages / 50 + 1 + 2 + 8);
+        CHECK(s.seconds < 30);
+    }
+    SECTION("a crawl that runs out of its page budget") {
+        cfg.max_pages = 120;
+        const scraper::crawl_stats s = crawl(cfg);
+        CHECK(s.done() == 120);
+        CHECK(s.left_pending == pages - 120);
+        CHECK(s.transactions <= 120 / 50 + 1 + 2 + 8);
+        CHECK(s.seconds < 30);
+    }
+}
+
 #ifdef SCRAPER_EXE
 namespace {
 
