@@ -105,9 +105,10 @@ def main():
         mean_us = args.mean_us if args.mean_us else sum(us) / n
         for w in (int(x) for x in args.widths.split(",")):
             bound_s = max(sum(us) / w, max(us)) / 1e6
-            for strategy in args.strategies.split(","):
-                ideal_s = (ideal_chunks(us, w) if strategy == "batch" else ideal_list_schedule(us, w)) / 1e6
-                for rep in range(args.repeat):
+            # Repetitions outside: a slow spell of the machine falls on every strategy.
+            for rep in range(args.repeat):
+                for strategy in args.strategies.split(","):
+                    ideal_s = (ideal_chunks(us, w) if strategy == "batch" else ideal_list_schedule(us, w)) / 1e6
                     t0 = time.perf_counter()
                     asyncio.run(STRATEGIES[strategy](secs, w))
                     wall = time.perf_counter() - t0
