@@ -249,6 +249,10 @@ def run_primitives(args, out, quick, full):
         cmd = [binary, f"--benchmark_min_time={min_time}", f"--benchmark_repetitions={reps}",
                "--benchmark_report_aggregates_only=true", f"--benchmark_out={json_path}",
                "--benchmark_out_format=json"]
+        if reps != "1":
+            # tether's repetitions and its baseline's alternate in random order, so
+            # that a slow spell of the machine falls on both rather than on one.
+            cmd.append("--benchmark_enable_random_interleaving=true")
         log(f"  {name} (min_time {min_time}s x {reps})")
         t0 = time.time()
         if json_path.exists():
