@@ -105,10 +105,11 @@ def main():
         mean_us = args.mean_us if args.mean_us else sum(us) / n
         for w in (int(x) for x in args.widths.split(",")):
             bound_s = max(sum(us) / w, max(us)) / 1e6
+            ideals = {"batch": ideal_chunks(us, w) / 1e6, "list": ideal_list_schedule(us, w) / 1e6}
             # Repetitions outside: a slow spell of the machine falls on every strategy.
             for rep in range(args.repeat):
                 for strategy in args.strategies.split(","):
-                    ideal_s = (ideal_chunks(us, w) if strategy == "batch" else ideal_list_schedule(us, w)) / 1e6
+                    ideal_s = ideals["batch" if strategy == "batch" else "list"]
                     t0 = time.perf_counter()
                     asyncio.run(STRATEGIES[strategy](secs, w))
                     wall = time.perf_counter() - t0
