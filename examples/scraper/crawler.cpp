@@ -372,23 +372,22 @@ struct crawler::impl {
     tether::task<job_result> process(pending_url job) {
         job_result out;
         fetch_result& res = out.page;
-        res.url = job.url;
+        res.url = std::move(job.url);
         res.depth = job.depth;
         const clock::time_point t0 = co_await tether::this_task::now();
         url_progress progress;
         std::optional<http_response> response;
-        std::optional<url> final_url;
 
-        const result<url, url_error> parsed = url::parse(job.url);
+        const result<url, url_error> parsed = url::parse(res.url);
         if (!parsed) {
             fail(res, "invalid_url: " + parsed.error().message);
             co_return out;
         }
+        redirect_chain chain(*parsed, http_method::get, cfg.client.max_redirects);
         try {
-            redirect_chain chain(*parsed, http_method::get, cfg.client.max_redirects);
             bool disallowed = false;
             for (;;) {
-                const url current = chain.current();
+                const url& current = chain.current(); // changes only when chain.next() redirects
                 host_state& h = host(current.key());
                 if (cfg.respect_robots) {
                     co_await ensure_robots(h, current);
@@ -406,7 +405,6 @@ struct crawler::impl {
                 http_response r = co_await fetch_hop(h, current, chain.method(), progress);
                 if (!chain.next(r.status, r.headers)) {
                     response = std::move(r);
-                    final_url = current;
                     break;
                 }
                 ++progress.redirects;
@@ -429,11 +427,12 @@ struct crawler::impl {
 
         if (response) {
             http_response& r = *response;
+            const url& final_url = chain.current(); // the chain ended at `response`
             res.status = r.status;
             res.bytes = static_cast<std::int64_t>(r.body.size());
             if (r.status >= 200 && r.status < 300) {
                 res.state = url_state::ok;
-                if (progress.redirects > 0) res.reason = "redirected to " + final_url->str();
+                if (progress.redirects > 0) res.reason = "redirected to " + final_url.str();
                 if (looks_like_html(r)) {
                     html_summary summary;
                     html_options html;
@@ -446,7 +445,7 @@ struct crawler::impl {
                         summary = extract_html(r.body, html);
                     }
                     res.title = first_line(summary.title);
-                    collect_links(summary, *final_url, job.depth, out);
+                    collect_links(summary, final_url, job.depth, out);
                 }
                 stats.bytes += r.body.size();
             } else {

@@ -198,33 +198,31 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
 
 // --- redirect_chain ---------------------------------------------------------------
 
-redirect_chain::redirect_chain(const url& first, http_method method, int max_redirects)
-    : current_(first), method_(method), max_redirects_(max_redirects), visited_{first.str()} {}
-
-std::optional<url> redirect_chain::next(int status, const http_headers& headers) {
-    if (!is_redirect_status(status)) return std::nullopt;
+const url* redirect_chain::next(int status, const http_headers& headers) {
+    if (!is_redirect_status(status)) return nullptr;
+    const url& from = current();
     const std::optional<std::string_view> location = headers.find("Location");
     if (!location || location->empty())
-        throw fetch_error(fetch_errc::bad_redirect, std::to_string(status) +
-                                                        " without a Location header from " +
-                                                        current_.str());
-    result<url, url_error> resolved = current_.resolve(*location);
+        throw fetch_error(fetch_errc::bad_redirect,
+                          std::to_string(status) + " without a Location header from " + from.str());
+    result<url, url_error> resolved = from.resolve(*location);
     if (!resolved)
         throw fetch_error(fetch_errc::bad_redirect,
                           "unusable Location \"" + std::string(*location) + "\" from " +
-                              current_.str() + ": " + resolved.error().message);
+                              from.str() + ": " + resolved.error().message);
     if (redirects() >= max_redirects_)
         throw fetch_error(fetch_errc::too_many_redirects,
                           "more than " + std::to_string(max_redirects_) +
-                              " redirects starting at " + visited_.front());
-    url next = std::move(resolved).value();
-    if (std::find(visited_.begin(), visited_.end(), next.str()) != visited_.end())
+                              " redirects starting at " + first_->str());
+    if (visited_.empty()) visited_.push_back(first_->str());
+    url to = std::move(resolved).value();
+    if (std::find(visited_.begin(), visited_.end(), to.str()) != visited_.end())
         throw fetch_error(fetch_errc::redirect_loop,
-                          "redirect loop: " + current_.str() + " -> " + next.str());
-    visited_.push_back(next.str());
+                          "redirect loop: " + from.str() + " -> " + to.str());
+    visited_.push_back(to.str());
     method_ = redirect_method(status, method_);
-    current_ = next;
-    return next;
+    redirected_ = std::move(to);
+    return &*redirected_;
 }
 
 // --- http_client --------------------------------------------------------------------
@@ -345,7 +343,6 @@ tether::task<http_response> http_client::exchange(const url& target, http_method
         r.headers = parser.take_headers();
         std::string body = parser.take_body();
         r.wire_body_bytes = body.size();
-        r.final_url = target.str();
         r.reused_connection = reused;
         if (parser.keep_alive() && !leftover && options_.request.keep_alive) {
             ++conn->requests;
@@ -377,6 +374,7 @@ tether::task<http_response> http_client::fetch(const url& target, http_method me
         const int hops = chain.redirects();
         if (!chain.next(r.status, r.headers)) {
             r.redirects = hops;
+            r.final_url = chain.current().str();
             co_return r;
         }
     }

@@ -66,7 +66,7 @@ struct http_response {
     std::string body;
     /// Body bytes as received (after de-chunking, before content decoding).
     std::size_t wire_body_bytes = 0;
-    /// The URL that produced this response (after redirects, for fetch()).
+    /// The URL that produced this response, after redirects (fetch() only).
     std::string final_url;
     /// Redirects followed to get here (fetch() only).
     int redirects = 0;
@@ -94,32 +94,36 @@ struct client_stats {
     return m;
 }
 
-/// Follows one redirect chain: cycle-safe and capped.
+/// Follows one redirect chain: cycle-safe and capped. Holds `first` by reference
+/// (it must outlive the chain) and copies nothing until the first redirect, so a
+/// chain that ends at its first response costs no allocation.
 class redirect_chain {
 public:
-    redirect_chain(const url& first, http_method method, int max_redirects);
+    redirect_chain(const url& first, http_method method, int max_redirects) noexcept
+        : first_(&first), method_(method), max_redirects_(max_redirects) {}
 
-    /// For a redirect status: the URL to request next (also becomes current()).
-    /// For any other status: nullopt (the chain ends here).
+    /// For a redirect status: the URL to request next, which is also current()
+    /// (valid until the next call). For any other status: nullptr (the chain ends here).
     /// @throws fetch_error bad_redirect (no or unusable Location, or a scheme
     ///         other than http/https), too_many_redirects, redirect_loop.
-    std::optional<url> next(int status, const http_headers& headers);
+    const url* next(int status, const http_headers& headers);
 
     [[nodiscard]] const url& current() const noexcept {
-        return current_;
+        return redirected_ ? *redirected_ : *first_;
     }
     [[nodiscard]] http_method method() const noexcept {
         return method_;
     }
     [[nodiscard]] int redirects() const noexcept {
-        return static_cast<int>(visited_.size()) - 1;
+        return visited_.empty() ? 0 : static_cast<int>(visited_.size()) - 1;
     }
 
 private:
-    url current_;
+    const url* first_;
+    std::optional<url> redirected_; // current() after the first redirect
     http_method method_;
     int max_redirects_;
-    std::vector<std::string> visited_;
+    std::vector<std::string> visited_; // every URL of the chain, once it has redirected
 };
 
 /// `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, as a delay

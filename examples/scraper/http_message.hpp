@@ -39,6 +39,8 @@ public:
 
     /// Appends a field. No validation: the parser validates what it adds.
     void add(std::string name, std::string value) {
+        // A response has about ten fields: one allocation for them, not four.
+        if (fields_.capacity() == 0) fields_.reserve(typical_fields);
         fields_.push_back(http_field{std::move(name), std::move(value)});
     }
 
@@ -104,6 +106,7 @@ public:
 
 private:
     friend class http_response_parser; // appends obs-fold continuation lines
+    static constexpr std::size_t typical_fields = 12;
     std::vector<http_field> fields_;
 };
 

@@ -145,7 +145,10 @@ http_response_parser::http_response_parser(http_method request_method, http_pars
 
 void http_response_parser::reset(http_method request_method) {
     const http_parser_limits limits = limits_;
+    std::string line = std::move(line_); // keeps its capacity for the next response
+    line.clear();
     *this = http_response_parser(request_method, limits);
+    line_ = std::move(line);
 }
 
 void http_response_parser::fail(http_errc code, std::string message) {

@@ -184,7 +184,7 @@ int run_crawl(scraper::cli_options o) {
 
     const std::string db_name = cfg.db.string();
     const std::chrono::milliseconds drain = cfg.drain_timeout;
-    asio::io_context io;
+    asio::io_context io{1}; // one thread runs it; to_thread's threads only post to it
     // Registered before anything runs: a signal during start-up is not lost.
     asio::signal_set signals(io, SIGINT, SIGTERM);
     bool aborted = false;

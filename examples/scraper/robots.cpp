@@ -1,8 +1,10 @@
 #include "robots.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <span>
 #include <system_error>
 
 #include "text_util.hpp"
@@ -25,7 +27,7 @@ std::string product_token(std::string_view ua) {
 // character (sorted, no duplicates): O(|path| * |pattern|), no backtracking.
 // `positions` is scratch space of at least |path| + 1 elements.
 bool pattern_matches(std::string_view pattern, std::string_view path,
-                     std::vector<std::size_t>& positions) {
+                     std::span<std::size_t> positions) {
     positions[0] = 0;
     std::size_t count = 1;
     for (std::size_t j = 0; j < pattern.size(); ++j) {
@@ -143,7 +145,14 @@ bool robots_rules::allowed(std::string_view path_and_query) const {
     if (disallow_all_) return false;
     if (rules_.empty()) return true;
     const std::string path = normalize_percent_encoding(path_and_query);
-    std::vector<std::size_t> positions(path.size() + 1);
+    // Scratch space on the stack for the usual path, on the heap for a long one.
+    std::array<std::size_t, 256> small;
+    std::vector<std::size_t> large;
+    std::span<std::size_t> positions(small);
+    if (path.size() + 1 > small.size()) {
+        large.resize(path.size() + 1);
+        positions = large;
+    }
     std::size_t best_length = 0;
     bool matched = false;
     bool best_allow = true;

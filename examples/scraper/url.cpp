@@ -89,8 +89,10 @@ reference_parts split_reference(std::string_view s) {
 }
 
 // WHATWG-style cleanup of text copied from documents: strip leading and
-// trailing C0 controls and spaces, remove ASCII tab and newlines.
-std::string clean_input(std::string_view s) {
+// trailing C0 controls and spaces, remove ASCII tab and newlines. The usual
+// input needs no removal inside: the result is then a view of `s` itself, else
+// of `storage`.
+std::string_view clean_input(std::string_view s, std::string& storage) {
     while (!s.empty() && static_cast<unsigned char>(s.front()) <= 0x20) s.remove_prefix(1);
     while (!s.empty() && static_cast<unsigned char>(s.back()) <= 0x20) s.remove_suffix(1);
     // A plain loop: string_view::find_first_of calls memchr once per byte.
@@ -100,12 +102,12 @@ std::string clean_input(std::string_view s) {
             clean = false;
             break;
         }
-    if (clean) return std::string(s); // the usual case
-    std::string out;
-    out.reserve(s.size());
+    if (clean) return s; // the usual case
+    storage.clear();
+    storage.reserve(s.size());
     for (char c : s)
-        if (c != '\t' && c != '\n' && c != '\r') out += c;
-    return out;
+        if (c != '\t' && c != '\n' && c != '\r') storage += c;
+    return storage;
 }
 
 std::string quoted(std::string_view s) {
@@ -323,7 +325,8 @@ struct url_builder {
 };
 
 result<url, url_error> url::parse(std::string_view text) {
-    const std::string cleaned = clean_input(text);
+    std::string storage;
+    const std::string_view cleaned = clean_input(text, storage);
     if (cleaned.empty()) return url_error{url_errc::empty, "empty URL"};
     const reference_parts r = split_reference(cleaned);
     if (!r.scheme)
@@ -339,7 +342,8 @@ result<url, url_error> url::parse(std::string_view text) {
 }
 
 result<url, url_error> url::resolve(std::string_view reference) const {
-    const std::string cleaned = clean_input(reference);
+    std::string storage;
+    const std::string_view cleaned = clean_input(reference, storage);
     const reference_parts r = split_reference(cleaned);
     // RFC 3986 §5.2.2 (strict: a reference with a scheme is absolute).
     if (r.scheme) {

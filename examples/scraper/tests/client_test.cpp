@@ -246,6 +246,17 @@ TEST_CASE("redirect_chain: relative Location, cap, loops, missing Location", "[c
         scraper::redirect_chain chain(*start, scraper::http_method::get, 5);
         CHECK_FALSE(chain.next(200, headers_with("/b")));
         CHECK(chain.redirects() == 0);
+        // Until a redirect, current() is the first URL itself, not a copy.
+        CHECK(&chain.current() == &*start);
+    }
+    SECTION("a redirect to the first URL is a loop") {
+        scraper::redirect_chain chain(*start, scraper::http_method::get, 5);
+        try {
+            (void)chain.next(302, headers_with("/a"));
+            FAIL("no exception");
+        } catch (const fetch_error& e) {
+            CHECK(e.code() == fetch_errc::redirect_loop);
+        }
     }
     SECTION("relative and cross-host Locations are followed") {
         scraper::redirect_chain chain(*start, scraper::http_method::get, 5);
