@@ -33,6 +33,7 @@ import io
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -985,7 +986,8 @@ def evaluate_targets(prim, mem, qvb, scr):
         else:
             result = "PASS" if value >= threshold else "MISS"
         t.append({"issue": issue, "target": what, "measured": value, "op": op, "threshold": threshold,
-                  "unit": unit, "result": result, "fmt": fmt, "note": missing if value is None else ""})
+                  "unit": unit, "result": result, "fmt": verdict_safe_format(fmt, value, op, threshold, result),
+                  "note": missing if value is None else ""})
 
     add("7/4", "queue 1P1C cap 16 vs asio channel", ratio("queue/tether/cap:16/pc:1", "queue/asio_channel/cap:16/pc:1"),
         ">=", 25, "x", "{:.1f}x")
@@ -1054,6 +1056,21 @@ def evaluate_targets(prim, mem, qvb, scr):
 
 # --------------------------------------------------------------------------------------
 # report
+
+
+def verdict_safe_format(fmt, value, op, threshold, result):
+    """`fmt` with as many more decimals as it takes for the shown figure to agree
+    with the verdict: a MISS of 9.96x against >= 10 is shown as 9.96x, not 10.0x."""
+    m = re.search(r"\{:\.(\d+)([f%])\}", fmt)
+    if value is None or not m:
+        return fmt
+    scale = 100 if m.group(2) == "%" else 1
+    for digits in range(int(m.group(1)), int(m.group(1)) + 5):
+        candidate = fmt[:m.start()] + "{:." + str(digits) + m.group(2) + "}" + fmt[m.end():]
+        shown = round(value * scale, digits) / scale
+        if (shown <= threshold if op == "<=" else shown >= threshold) == (result == "PASS"):
+            return candidate
+    return candidate
 
 
 def scraper_context(s):
@@ -1139,7 +1156,7 @@ def print_summary(machine, prim, mem, qvb, scr, targets):
     for t in targets:
         meas = t["fmt"].format(t["measured"]) if t["measured"] is not None else "—"
         thr = f"{t['op']} {t['threshold']:g}{'' if t['unit'] in ('x',) else ' ' + t['unit']}"
-        if t["unit"] == "x" and t["fmt"] == "{:.0%}":
+        if t["unit"] == "x" and t["fmt"].endswith("%}"):
             thr = f"{t['op']} {t['threshold']:.0%}"
         note = f"  ({t['note']})" if t["note"] else (f"  ({t['context']})" if t.get("context") else "")
         log(f"{t['target'] + ' (' + t['issue'] + ')':66} {meas:>12} {thr:>12}  {t['result']}{note}")
@@ -1165,7 +1182,7 @@ def write_markdown(out, machine, prim, mem, qvb, scr, targets):
     L.append("|---|---:|---:|---|")
     for t in targets:
         meas = t["fmt"].format(t["measured"]) if t["measured"] is not None else "—"
-        thr = (f"{t['op']} {t['threshold']:.0%}" if t["fmt"] == "{:.0%}"
+        thr = (f"{t['op']} {t['threshold']:.0%}" if t["fmt"].endswith("%}")
                else f"{t['op']} {t['threshold']:g}{'' if t['unit'] == 'x' else ' ' + t['unit']}")
         thr = thr.replace("<=", "≤").replace(">=", "≥")
         res = f"**{t['result']}**" + (f" ({t['note']})" if t["note"] else "")
