@@ -675,20 +675,22 @@ def nginx_cpu_s(master_pid):
 
 
 class server_load:
-    """nginx's CPU over one client run: `with server_load(pid) as s: ...`, then
-    `s.cpu_s` and `s.busy` (the fraction of one core, over the run's wall time)."""
+    """One client run, timed, with nginx's CPU over it: `with server_load(pid) as s: ...`,
+    then `s.wall_s`, `s.cpu_s` and `s.busy` (the fraction of one core)."""
 
     def __init__(self, master_pid):
-        self.pid, self.cpu_s, self.busy = master_pid, None, None
+        self.pid, self.wall_s, self.cpu_s, self.busy = master_pid, None, None, None
 
     def __enter__(self):
-        self.t0, self.c0 = time.perf_counter(), nginx_cpu_s(self.pid)
+        self.c0 = nginx_cpu_s(self.pid)
+        self.t0 = time.perf_counter()  # after the /proc read: the run alone is timed
         return self
 
     def __exit__(self, *exc):
-        c1, wall = nginx_cpu_s(self.pid), time.perf_counter() - self.t0
-        if self.c0 is not None and c1 is not None and wall > 0:
-            self.cpu_s, self.busy = c1 - self.c0, (c1 - self.c0) / wall
+        self.wall_s = time.perf_counter() - self.t0
+        c1 = nginx_cpu_s(self.pid)
+        if self.c0 is not None and c1 is not None and self.wall_s > 0:
+            self.cpu_s, self.busy = c1 - self.c0, (c1 - self.c0) / self.wall_s
         return False
 
 
@@ -807,12 +809,10 @@ def run_scraper_section(args, out, quick):
             for i in range(runs):
                 db = root / f"aiohttp{i}.db"
                 try:
-                    t0 = time.perf_counter()
                     with server_load(proc.pid) as load:
                         r = run_cmd([args.python, str(HERE / "python" / "scraper_aiohttp.py"), "--urls",
                                      str(urls), "--db", str(db), "--concurrency", "64"],
                                     scaled_timeout(SCRAPER_RUN_TIMEOUT_S))
-                    wall = time.perf_counter() - t0
                 except TimedOut as e:
                     log(f"  aiohttp pipeline FAILED: {e}")
                     res["aiohttp_error"] = str(e)
@@ -828,7 +828,7 @@ def run_scraper_section(args, out, quick):
                 # list and closing SQLite included. Its own timer (fetching and storing only,
                 # after the imports) is kept beside it.
                 d["inner_elapsed_s"], d["inner_req_per_s"] = d["elapsed_s"], d["req_per_s"]
-                d["elapsed_s"], d["req_per_s"] = wall, PAGE_COUNT / wall
+                d["elapsed_s"], d["req_per_s"] = load.wall_s, PAGE_COUNT / load.wall_s
                 if d.get("ok") != PAGE_COUNT:
                     res["aiohttp_error"] = f"only {d.get('ok')}/{PAGE_COUNT} pages fetched with status 200"
                     log(f"  aiohttp pipeline: {res['aiohttp_error']}; its figure is not comparable")
@@ -860,7 +860,6 @@ def run_scraper_section(args, out, quick):
                         cmd[1:1] = [flag, value]
                 res["scraper_cmd"] = " ".join(cmd)
                 limit = scaled_timeout(SCRAPER_RUN_TIMEOUT_S)
-                t0 = time.perf_counter()
                 try:
                     with server_load(proc.pid) as load:
                         r = run_cmd(cmd, limit)
@@ -870,7 +869,7 @@ def run_scraper_section(args, out, quick):
                     res["scraper_error"] = f"timed out after {limit:.0f}s (killed); rows by state: {states}"
                     log(f"  tether scraper FAILED: {res['scraper_error']}; see {out}/scraper.log")
                     break
-                elapsed = time.perf_counter() - t0
+                elapsed = load.wall_s
                 (out / "scraper.log").write_text(r.stdout + r.stderr)
                 if r.returncode != 0:
                     log(f"  tether scraper exited with {r.returncode}: {(r.stdout + r.stderr).strip()[-400:]}")
