@@ -116,6 +116,35 @@ def scaled_timeout(seconds):
 # machine
 
 
+def cpu_ticks():
+    """(all CPU time, time stolen by the hypervisor) in clock ticks since boot, summed
+    over CPUs (/proc/stat's first line), or None where /proc/stat cannot tell."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        ticks = [int(x) for x in fields[1:9]]  # user nice system idle iowait irq softirq steal
+        return sum(ticks), ticks[7]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stolen_share(t0, t1):
+    """The share of CPU time the hypervisor gave to other guests between two
+    cpu_ticks() readings: the guest's vCPUs were ready to run but did not."""
+    if t0 is None or t1 is None or t1[0] <= t0[0]:
+        return None
+    return (t1[1] - t0[1]) / (t1[0] - t0[0])
+
+
+def describe_steal(machine):
+    """'primitives 0.1 %, scraper 4.2 %' — or None where nothing was read."""
+    steal = machine.get("steal_by_section") or {}
+    parts = [f"{k} {v * 100:.1f} %" for k, v in steal.items() if v is not None]
+    return ", ".join(parts) or None
+
+
+STEAL_WARNING = 0.01  # above this share, absolute figures are likely slowed
+
+
 def machine_info(args):
     cpu = "unknown"
     try:
@@ -975,7 +1004,7 @@ def evaluate_targets(prim, mem, qvb, scr):
     else:
         prim_note, prim_failed = "not compiled: the header it needs is missing", False
 
-    def add(issue, what, value, op, threshold, unit, fmt, missing=None, failed=None):
+    def add(issue, what, value, op, threshold, unit, fmt, missing=None, failed=None, section="primitives"):
         if missing is None:
             missing, failed = prim_note, prim_failed
         if value is None:
@@ -984,7 +1013,7 @@ def evaluate_targets(prim, mem, qvb, scr):
             result = "PASS" if value <= threshold else "MISS"
         else:
             result = "PASS" if value >= threshold else "MISS"
-        t.append({"issue": issue, "target": what, "measured": value, "op": op, "threshold": threshold,
+        t.append({"issue": issue, "section": section, "target": what, "measured": value, "op": op, "threshold": threshold,
                   "unit": unit, "result": result, "fmt": verdict_safe_format(fmt, value, op, threshold, result),
                   "note": missing if value is None else ""})
 
@@ -1006,7 +1035,7 @@ def evaluate_targets(prim, mem, qvb, scr):
                 else ("memory_bench FAILED: " + mem["section_error"]) if mem.get("section_error")
                 else m.get("skipped", "memory_bench printed no tether figure"))
     add("7/3", "memory per pending child (100k, malloc in use)", m.get("malloc_bytes_per_child"), "<=", 256, "B",
-        "{:.0f} B", missing=mem_note, failed=bool(mem) and "skipped" not in m)
+        "{:.0f} B", missing=mem_note, failed=bool(mem) and "skipped" not in m, section="memory")
     add("7/3", "with_timeout around sync op", ns("timeout/tether"), "<=", 100, "ns", "{:.1f} ns")
     add("7/4", "semaphore uncontended acquire+release", ns("semaphore_uncontended/tether"), "<=", 5, "ns",
         "{:.2f} ns")
@@ -1032,7 +1061,7 @@ def evaluate_targets(prim, mem, qvb, scr):
     if qvb and qvb.get("section_error"):
         pool_note = "the run FAILED: " + qvb["section_error"]
     add("7", "pool wall time / ideal (real timers, W=64, lognormal 1 ms)", pool, "<=", 1.05, "x", "{:.3f}x",
-        missing=pool_note, failed=pool_note.startswith("the run FAILED"))
+        missing=pool_note, failed=pool_note.startswith("the run FAILED"), section="queue_vs_batch")
     if asio_pool is not None:
         t[-1]["context"] = f"the same pool in plain Asio, same run: {asio_pool:.3f}x"
 
@@ -1044,12 +1073,12 @@ def evaluate_targets(prim, mem, qvb, scr):
            or ("the scraper section did not run" if scr is None else None)
            or (None if wrk else "wrk not measured"))
     add("7/6", "scraper req/s vs wrk -t1 -c64", mine / wrk if mine and wrk else None, ">=", 0.90, "x",
-        "{:.0%}", missing=why or "not measured", failed=failed)
+        "{:.0%}", missing=why or "not measured", failed=failed, section="scraper")
     if mine and wrk:
         t[-1]["context"] = scraper_context(s)
     why_py = why or (f"aiohttp FAILED: {s['aiohttp_error']}" if s.get("aiohttp_error") else None)
     add("7/6", "scraper req/s vs aiohttp pipeline", mine / py if mine and py else None, ">=", 10, "x", "{:.1f}x",
-        missing=why_py or "not measured", failed=failed or bool(s.get("aiohttp_error")))
+        missing=why_py or "not measured", failed=failed or bool(s.get("aiohttp_error")), section="scraper")
     return t
 
 
@@ -1109,6 +1138,10 @@ def print_summary(machine, prim, mem, qvb, scr, targets):
         f"Google Benchmark {machine['google_benchmark']}, {machine['python']}")
     log(f"  load average at start {machine['loadavg_at_start']}, at end {machine.get('loadavg_at_end')} "
         f"(other work on the machine skews absolute figures; ratios were measured side by side)")
+    if describe_steal(machine):
+        log(f"  CPU time stolen by the hypervisor (other guests), per section: {describe_steal(machine)}"
+            + ("  <- above 1 %: absolute figures of that section are slowed"
+               if any((v or 0) > STEAL_WARNING for v in machine["steal_by_section"].values()) else ""))
     if prim and "pairs" in prim:
         log("")
         log("primitives: CPU time per operation (median of repetitions); wall time in brackets")
@@ -1173,7 +1206,9 @@ def write_markdown(out, machine, prim, mem, qvb, scr, targets):
              f"Asio {machine['asio']}; Google Benchmark {machine['google_benchmark']}; {machine['python']}; "
              f"{machine.get('nginx') or 'nginx absent'}; {machine.get('wrk') or 'wrk absent'}; "
              f"tether {machine['git']}. Load average (1/5/15 min) at start {machine['loadavg_at_start']}, "
-             f"at end {machine.get('loadavg_at_end')}.")
+             f"at end {machine.get('loadavg_at_end')}."
+             + (f" CPU time stolen by the hypervisor, per section: {describe_steal(machine)}."
+                if describe_steal(machine) else ""))
     L.append("")
     L.append("### Targets")
     L.append("")
@@ -1334,8 +1369,10 @@ def main():
     prim = mem = qvb = scr = None
     failures = []
     t_start = time.time()
+    machine["steal_by_section"] = {}
     for section in only:
         log(f"\n[{section}]")
+        ticks_before = cpu_ticks()
         try:
             if section == "primitives":
                 prim = run_primitives(args, out, quick, full)
@@ -1366,10 +1403,20 @@ def main():
                 qvb = crashed
             elif section == "scraper":
                 scr = {"scraper_error": f"the section crashed: {e}"}
+        stolen = stolen_share(ticks_before, cpu_ticks())
+        machine["steal_by_section"][section] = stolen
+        if stolen is not None and stolen > STEAL_WARNING:
+            log(f"  WARNING: the hypervisor took {stolen * 100:.1f} % of this machine's CPU time during this "
+                f"section (steal in /proc/stat): its absolute figures are slower than the machine can do")
 
     machine["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     (out / "machine.json").write_text(json.dumps(machine, indent=1))
     targets = evaluate_targets(prim, mem, qvb, scr)
+    for t in targets:  # a MISS measured while other guests had the CPU says so
+        stolen = machine["steal_by_section"].get(t["section"])
+        if t["result"] == "MISS" and stolen is not None and stolen > STEAL_WARNING:
+            t["context"] = "; ".join(filter(None, [t.get("context"), f"measured while the hypervisor took "
+                                                   f"{stolen * 100:.1f} % of the CPU time"]))
     results = {"machine": machine, "primitives": prim, "memory": mem, "queue_vs_batch": qvb, "scraper": scr,
                "targets": targets, "failures": failures, "seconds": time.time() - t_start}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
