@@ -129,7 +129,7 @@ def cpu_ticks():
 
 def stolen_share(t0, t1):
     """The share of CPU time the hypervisor gave to other guests between two
-    cpu_ticks() readings: the guest's vCPUs were ready to run but did not."""
+    cpu_ticks() readings: time the guest's vCPUs were ready to run and were not run."""
     if t0 is None or t1 is None or t1[0] <= t0[0]:
         return None
     return (t1[1] - t0[1]) / (t1[0] - t0[0])
@@ -1013,8 +1013,9 @@ def evaluate_targets(prim, mem, qvb, scr):
             result = "PASS" if value <= threshold else "MISS"
         else:
             result = "PASS" if value >= threshold else "MISS"
-        t.append({"issue": issue, "section": section, "target": what, "measured": value, "op": op, "threshold": threshold,
-                  "unit": unit, "result": result, "fmt": verdict_safe_format(fmt, value, op, threshold, result),
+        t.append({"issue": issue, "section": section, "target": what, "measured": value, "op": op,
+                  "threshold": threshold, "unit": unit, "result": result,
+                  "fmt": verdict_safe_format(fmt, value, op, threshold, result),
                   "note": missing if value is None else ""})
 
     add("7/4", "queue 1P1C cap 16 vs asio channel", ratio("queue/tether/cap:16/pc:1", "queue/asio_channel/cap:16/pc:1"),
