@@ -145,6 +145,10 @@ def describe_steal(machine):
 STEAL_WARNING = 0.01  # above this share, absolute figures are likely slowed
 
 
+def slowed_by_steal(share):
+    return share is not None and share > STEAL_WARNING
+
+
 def machine_info(args):
     cpu = "unknown"
     try:
@@ -1141,8 +1145,8 @@ def print_summary(machine, prim, mem, qvb, scr, targets):
         f"(other work on the machine skews absolute figures; ratios were measured side by side)")
     if describe_steal(machine):
         log(f"  CPU time stolen by the hypervisor (other guests), per section: {describe_steal(machine)}"
-            + ("  <- above 1 %: absolute figures of that section are slowed"
-               if any((v or 0) > STEAL_WARNING for v in machine["steal_by_section"].values()) else ""))
+            + (f"  <- above {STEAL_WARNING * 100:.0f} %: absolute figures of that section are slowed"
+               if any(slowed_by_steal(v) for v in machine["steal_by_section"].values()) else ""))
     if prim and "pairs" in prim:
         log("")
         log("primitives: CPU time per operation (median of repetitions); wall time in brackets")
@@ -1406,7 +1410,7 @@ def main():
                 scr = {"scraper_error": f"the section crashed: {e}"}
         stolen = stolen_share(ticks_before, cpu_ticks())
         machine["steal_by_section"][section] = stolen
-        if stolen is not None and stolen > STEAL_WARNING:
+        if slowed_by_steal(stolen):
             log(f"  WARNING: the hypervisor took {stolen * 100:.1f} % of this machine's CPU time during this "
                 f"section (steal in /proc/stat): its absolute figures are slower than the machine can do")
 
@@ -1415,7 +1419,7 @@ def main():
     targets = evaluate_targets(prim, mem, qvb, scr)
     for t in targets:  # a MISS measured while other guests had the CPU says so
         stolen = machine["steal_by_section"].get(t["section"])
-        if t["result"] == "MISS" and stolen is not None and stolen > STEAL_WARNING:
+        if t["result"] == "MISS" and slowed_by_steal(stolen):
             t["context"] = "; ".join(filter(None, [t.get("context"), f"measured while the hypervisor took "
                                                    f"{stolen * 100:.1f} % of the CPU time"]))
     results = {"machine": machine, "primitives": prim, "memory": mem, "queue_vs_batch": qvb, "scraper": scr,
