@@ -1119,7 +1119,27 @@ def scraper_context(s):
     if rot:
         parts.append(f"wrk on the same {PAGE_COUNT:,} pages: {rot:,.0f} req/s "
                      f"({rot / s['wrk_rps']:.0%} of its one-page rate; scraper {s['scraper_rps'] / rot:.0%} of it)")
+    ceiling = scraper_cpu_ceiling(s)
+    if ceiling:
+        parts.append(f"CPU ceiling: with all {ceiling['cpus']} CPUs busy, {ceiling['cpu_us_per_page']:.1f} us of "
+                     f"CPU per page (scraper + nginx) allows {ceiling['rps']:,.0f} req/s "
+                     f"({ceiling['rps'] / s['wrk_rps']:.0%} of wrk); the run used {ceiling['utilisation']:.0%} of them")
     return "; ".join(parts)
+
+
+def scraper_cpu_ceiling(s):
+    """The most pages per second the machine's CPUs allow the scraper, from the CPU
+    that the scraper process and nginx spent per page in the measured run: client
+    and server share the machine, so (cpus / CPU per page) bounds the rate however
+    well the two overlap. None where a figure is missing."""
+    cpus = os.cpu_count()
+    client = s.get("scraper_cpu_us_per_page")
+    server = (s.get("scraper_server") or {}).get("nginx_cpu_us_per_request")
+    if not (cpus and client and server and s.get("scraper_rps")):
+        return None
+    per_page = client + server
+    rps = cpus * 1e6 / per_page
+    return {"cpus": cpus, "cpu_us_per_page": per_page, "rps": rps, "utilisation": s["scraper_rps"] / rps}
 
 
 def fmt_opt(v, f="{:.3g}"):
@@ -1323,6 +1343,13 @@ def write_markdown(out, machine, prim, mem, qvb, scr, targets):
                      f"(tether: {', '.join(f'{v:,.0f}' for v in scr.get('scraper_all_rps', []))}; "
                      f"aiohttp: {', '.join(f'{v:,.0f}' for v in scr.get('aiohttp_all_rps', []))} req/s); "
                      "wrk ran for a fixed time after a 1 s warm-up.")
+        ceiling = scraper_cpu_ceiling(scr)
+        if ceiling and wrk:
+            L.append("")
+            L.append(f"CPU ceiling of the scraper on this machine: the scraper and nginx spent "
+                     f"{ceiling['cpu_us_per_page']:.1f} µs of CPU per page between them, so {ceiling['cpus']} busy "
+                     f"CPUs allow at most {ceiling['rps']:,.0f} pages/s ({ceiling['rps'] / wrk:.0%} of wrk); "
+                     f"the measured run reached {ceiling['utilisation']:.0%} of that ceiling.")
         for k in ("skipped", "scraper_skipped", "scraper_error"):
             if scr.get(k):
                 L.append(f"\n{k.replace('_', ' ')}: {scr[k]}")

@@ -197,6 +197,8 @@ struct crawler::impl {
     crawl_config cfg;
     std::ostream& log;
     result_store store;
+    // The store's one thread: every transaction runs here, off the event loop.
+    asio::thread_pool store_thread{1};
     http_client client;
     tether::retry_policy retry_policy;
     tether::retry_policy robots_policy;
@@ -535,7 +537,7 @@ struct crawler::impl {
         const std::span<const pending_url> chunk =
             std::span<const pending_url>(unstored_seeds)
                 .subspan(next_seed, std::min(seed_chunk, unstored_seeds.size() - next_seed));
-        seeding s = co_await tether::to_thread([&] { return add_seeds(chunk); });
+        seeding s = co_await tether::to_thread(store_thread, [&] { return add_seeds(chunk); });
         next_seed += chunk.size();
         stats.already_done += s.already_done;
         for (pending_url& p : s.added) frontier.push_back(std::move(p));
@@ -575,7 +577,7 @@ struct crawler::impl {
             }
             // One transaction, off the event loop.
             batch_outcome outcome =
-                co_await tether::to_thread([&] { return store.store_batch(batch); });
+                co_await tether::to_thread(store_thread, [&] { return store.store_batch(batch); });
             ++stats.transactions;
             if (outcome.stored > pages) stats.skipped_off_host += outcome.stored - pages;
             stats.skipped += outcome.stored > pages ? outcome.stored - pages : 0;
