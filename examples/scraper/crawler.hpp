@@ -14,7 +14,8 @@
 //   hop by hop (each hop under its own host's limits), parses the page (on
 //   `to_thread` when it is large) and emits exactly one result.
 // - The single writer stores results in batches, one transaction each (on
-//   `to_thread`, so SQLite never blocks the event loop), links included: a
+//   `to_thread` to the store's own thread, so SQLite never blocks the event
+//   loop and the store is used from one thread), links included: a
 //   crash cannot record a page as done and lose its links. The links new to
 //   the database come back to the frontier. It also stores the seeds beyond
 //   the first chunk as pending rows, a chunk at a time, while the first are
