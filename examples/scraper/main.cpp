@@ -217,6 +217,7 @@ int run_crawl(scraper::cli_options o) {
 } // namespace
 
 int main(int argc, char* argv[]) {
+    (void)scraper::disable_sqlite_memory_statistics(); // before any thread uses SQLite
     const auto parsed = scraper::parse_command_line(
         std::span<const char* const>(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)));
     if (!parsed) {

@@ -133,6 +133,39 @@ TEST_CASE("load_pending returns shallow URLs first and then in insertion order",
     CHECK(pending == expected);
 }
 
+TEST_CASE("a database made with the earlier pending index loses it and keeps its rows",
+          "[store][resume]") {
+    temp_db db;
+    {
+        result_store store(db.path());
+        (void)store.add_pending(std::vector<pending_url>{{"http://h/d1", 1}, {"http://h/d0a", 0}});
+        (void)store.store_batch(std::vector<fetch_result>{ok_result("http://h/done")});
+    }
+    // What the schema of earlier versions also made: a partial index over the
+    // pending rows, written by every insert and every result.
+    exec_raw(db.path(), "CREATE INDEX urls_pending ON urls (depth) WHERE state = 'pending'");
+    exec_raw(db.path(), "INSERT INTO urls (url, depth) VALUES ('http://h/d0b', 0)");
+
+    result_store store(db.path());
+    const std::vector<pending_url> expected = {
+        {"http://h/d0a", 0}, {"http://h/d0b", 0}, {"http://h/d1", 1}};
+    CHECK(store.load_pending() == expected);
+    CHECK(store.pending_count() == 3);
+    CHECK(store.counts() == scraper::state_counts{3, 1, 0, 0});
+
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.path().c_str(), &raw) == SQLITE_OK);
+    sqlite3_stmt* indexes = nullptr;
+    REQUIRE(sqlite3_prepare_v2(raw,
+                               "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND sql "
+                               "IS NOT NULL",
+                               -1, &indexes, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(indexes) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(indexes, 0) == 0); // only the primary key's own index is left
+    sqlite3_finalize(indexes);
+    sqlite3_close(raw);
+}
+
 TEST_CASE("store_batch makes rows terminal and records every field", "[store]") {
     result_store store(":memory:");
     (void)store.add_pending(seeds(3));
